@@ -5,6 +5,8 @@
 //! This crate owns the JSON shapes and nothing else: it does no I/O, knows no socket library, and is the only
 //! crate of the workspace that defines wire formats. Clients send binary JPEG frames, which need no type.
 //!
+//! The JSON bodies of the HTTP API live in [`http`].
+//!
 //! Main types: [`ServerMessage`] (one JSON text message each), [`ErrorCode`] and [`CloseCode`], and
 //! [`FrameResult`] with its parts ([`Detection`], [`TextBlock`], [`Timings`]).
 //!
@@ -21,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod http;
 mod message;
 mod result;
 

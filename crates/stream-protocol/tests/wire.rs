@@ -169,3 +169,35 @@ fn unknown_shapes_are_rejected() {
         assert!(ServerMessage::from_json(text).is_err(), "{text} parsed");
     }
 }
+
+#[test]
+fn http_bodies() {
+    use stream_protocol::http::{Health, HealthStatus, PipelineInfo, PipelineList, PipelineSummary};
+    let health = Health {
+        status: HealthStatus::Healthy,
+        version: "0.1.0".into(),
+        pipelines_loaded: 3,
+        sessions_active: 1,
+        max_sessions: 10,
+    };
+    assert_eq!(
+        serde_json::to_string(&health).unwrap(),
+        r#"{"status":"healthy","version":"0.1.0","pipelines_loaded":3,"sessions_active":1,"max_sessions":10}"#
+    );
+    let list = PipelineList { pipelines: vec![PipelineSummary { id: "yolo".into(), name: "YOLO".into() }] };
+    assert_eq!(serde_json::to_string(&list).unwrap(), r#"{"pipelines":[{"id":"yolo","name":"YOLO"}]}"#);
+    let info = PipelineInfo {
+        id: "ocr".into(),
+        name: "OCR".into(),
+        node_count: 1,
+        edge_count: 0,
+        entry_nodes: vec!["ocr".into()],
+        output_nodes: vec!["ocr".into()],
+        classes: vec![],
+        input_size: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&info).unwrap(),
+        r#"{"id":"ocr","name":"OCR","node_count":1,"edge_count":0,"entry_nodes":["ocr"],"output_nodes":["ocr"],"classes":[]}"#
+    );
+}

@@ -1,0 +1,936 @@
+//! Server configuration: every setting, resolved from the command line, the environment, a TOML file and
+//! built-in defaults.
+//!
+//! Sources, highest first (SPEC §6):
+//!
+//! 1. the command line (`--drop-window 60`),
+//! 2. the environment (`STREAM_DROP_WINDOW=60`),
+//! 3. a TOML config file named by `--config FILE` or `STREAM_CONFIG`, whose keys are the setting names
+//!    (`drop_window = 60`),
+//! 4. the defaults, which run on one machine with nothing else installed.
+//!
+//! Each setting is declared once, in the table at the bottom of this module: its field, type, environment
+//! variable, flag, default and help text. [`SETTINGS`], `--help`, the file keys, the parsers and the
+//! [`ServerConfig`] fields are all generated from that table, so they cannot drift apart.
+//!
+//! Every value given is checked, in every source, even one that a higher source overrides, so a typo never
+//! lurks unnoticed. A bad value is a [`ConfigError`] naming the setting and where it came from:
+//!
+//! ```text
+//! invalid value "abc" for STREAM_DROP_THRESHOLD (environment): expected a number between 0 and 1
+//! ```
+//!
+//! The environment is injected, never read here: the binary passes `|k| std::env::var(k).ok()`, tests pass a
+//! closure over a map.
+//!
+//! ```
+//! use stream_server::config::{Origin, ServerConfig};
+//!
+//! let env = |key: &str| (key == "STREAM_DROP_WINDOW").then(|| "60".to_owned());
+//! let config = ServerConfig::load(["stream-server", "--max-sessions", "4"], env).unwrap();
+//! assert_eq!(config.drop_window, 60);
+//! assert_eq!(config.max_sessions, 4);
+//! assert_eq!(config.origins.get("max_sessions"), Some(Origin::CommandLine));
+//! assert_eq!(config.idle_timeout_s, 30);
+//! ```
+
+use std::ffi::OsString;
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use thiserror::Error;
+
+/// Environment variable naming the config file (the `--config` flag wins over it).
+pub const CONFIG_ENV: &str = "STREAM_CONFIG";
+
+/// clap id and flag of the config file argument.
+const CONFIG_FLAG: &str = "config";
+
+/// One mebibyte.
+const MIB: u64 = 1024 * 1024;
+
+/// Upper bound meaning "no upper bound other than the type's".
+const UNBOUNDED: u64 = u64::MAX;
+
+/// Where a setting's value came from. Ordered by precedence: a later variant wins over an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Origin {
+    /// The built-in default (or a value set in code).
+    #[default]
+    Default,
+    /// The config file (`--config` / `STREAM_CONFIG`).
+    ConfigFile,
+    /// An environment variable.
+    Environment,
+    /// A command-line flag.
+    CommandLine,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Default => "default",
+            Self::ConfigFile => "config file",
+            Self::Environment => "environment",
+            Self::CommandLine => "command line",
+        })
+    }
+}
+
+/// The description of one setting: how it is spelled in each source, its default and its help text.
+///
+/// [`SETTINGS`] lists them all, in the order `--help` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// Name of the [`ServerConfig`] field, which is also the key in the config file (`drop_window`).
+    pub name: &'static str,
+    /// Environment variable (`STREAM_DROP_WINDOW`).
+    pub env: &'static str,
+    /// Long flag, without the leading `--` (`drop-window`).
+    pub flag: &'static str,
+    /// Placeholder of the value in `--help` (`FRAMES`).
+    pub value_name: &'static str,
+    /// The default as `--help` shows it (`30`).
+    pub default: &'static str,
+    /// One-line help text, shown by `--help` and in the field's documentation.
+    pub help: &'static str,
+}
+
+/// Log output format (`STREAM_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFormat {
+    /// One JSON object per line, for machines. The default.
+    #[default]
+    Json,
+    /// Human-readable, multi-line output, for a terminal.
+    Pretty,
+}
+
+impl LogFormat {
+    /// The spelling accepted in every source: `json` or `pretty`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Pretty => "pretty",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where each setting of a [`ServerConfig`] came from, filled in by [`ServerConfig::load`].
+///
+/// A configuration built in code ([`ServerConfig::default`], struct update syntax) reports
+/// [`Origin::Default`] for every setting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origins {
+    by_setting: [Origin; SETTING_COUNT],
+    config_file: Option<PathBuf>,
+}
+
+impl Default for Origins {
+    fn default() -> Self {
+        Self { by_setting: [Origin::Default; SETTING_COUNT], config_file: None }
+    }
+}
+
+impl Origins {
+    /// Where the setting named `name` (a [`Setting::name`]) came from; `None` for an unknown name.
+    pub fn get(&self, name: &str) -> Option<Origin> {
+        let index = SETTINGS.iter().position(|setting| setting.name == name)?;
+        self.by_setting.get(index).copied()
+    }
+
+    /// The config file that was read, if any.
+    pub fn config_file(&self) -> Option<&Path> {
+        self.config_file.as_deref()
+    }
+}
+
+/// One line of [`ServerConfig::describe`]: a setting, its value and where the value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedSetting {
+    /// The setting's name ([`Setting::name`]).
+    pub name: &'static str,
+    /// The value, spelled as it would be given on the command line.
+    pub value: String,
+    /// Where the value came from.
+    pub origin: Origin,
+}
+
+impl fmt::Display for DescribedSetting {
+    /// `name=value (origin)`, e.g. `drop_window=60 (environment)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={} ({})", self.name, self.value, self.origin)
+    }
+}
+
+/// Why [`ServerConfig::load`] did not produce a configuration.
+///
+/// `--help` and `--version` are not failures but still stop start-up, so they are variants too, told apart by
+/// [`ConfigError::exit_code`]: print [`Help`](Self::Help) and [`Version`](Self::Version) to stdout and exit 0;
+/// print everything else to stderr (prefixed with `error: `) and exit 2. No message carries that prefix itself,
+/// nor a trailing newline.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `--help` or `-h` was given; the text is the help to print.
+    #[error("{0}")]
+    Help(String),
+    /// `--version` or `-V` was given; the text is the version line to print.
+    #[error("{0}")]
+    Version(String),
+    /// The command line is malformed: an unknown flag, a flag without its value, a flag given twice. The text is
+    /// clap's message with the usage line.
+    #[error("{0}")]
+    Usage(String),
+    /// A value, from any source, is not acceptable for its setting.
+    #[error("invalid value {value} for {place}: expected {expected}")]
+    Invalid {
+        /// The setting ([`Setting::name`]).
+        setting: &'static str,
+        /// Where the value was given, e.g. `STREAM_DROP_THRESHOLD (environment)`, `--drop-window (command
+        /// line)` or `drop_window in /etc/stream.toml`.
+        place: String,
+        /// The rejected value, quoted if it was text.
+        value: String,
+        /// What the setting accepts, e.g. `a number between 0 and 1`.
+        expected: String,
+    },
+    /// Two settings are individually valid but contradict each other.
+    #[error("{message}")]
+    Conflict {
+        /// The two settings ([`Setting::name`]).
+        settings: [&'static str; 2],
+        /// What is wrong, with both values and where they came from: `drop_threshold must not be greater than
+        /// slowdown_threshold: 0.5 from STREAM_DROP_THRESHOLD (environment) > 0.3 from slowdown_threshold
+        /// (default)`.
+        message: String,
+    },
+    /// The config file names a key that is not a setting.
+    #[error("unknown key {key:?} in config file {}{hint}", path.display())]
+    UnknownKey {
+        /// The unknown key.
+        key: String,
+        /// The config file.
+        path: PathBuf,
+        /// A suggestion, possibly empty (`; did you mean "drop_window"?`).
+        hint: String,
+    },
+    /// The config file could not be read.
+    #[error("cannot read config file {} (given by {given_by}): {error}", path.display())]
+    ReadFile {
+        /// The config file.
+        path: PathBuf,
+        /// What named it: `--config` or `STREAM_CONFIG`.
+        given_by: &'static str,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The config file is not valid TOML.
+    #[error("config file {} is not valid TOML: {message}", path.display())]
+    ParseFile {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The process exit code for this outcome: 0 for [`Help`](Self::Help) and [`Version`](Self::Version),
+    /// 2 (a usage error, as clap uses) for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Help(_) | Self::Version(_) => 0,
+            _ => 2,
+        }
+    }
+
+    /// Whether this is a real error rather than a request for help or the version.
+    pub fn is_error(&self) -> bool {
+        self.exit_code() != 0
+    }
+}
+
+/// How the values of one kind of setting are parsed, checked and shown.
+trait Kind {
+    /// The type of the [`ServerConfig`] field.
+    type Value;
+    /// Whether the flag may be given without a value (`--enforce-max-sessions` meaning `true`).
+    const OPTIONAL_VALUE: bool = false;
+    /// Parses text from the command line or the environment; `None` if it is malformed.
+    fn parse(text: &str) -> Option<Self::Value>;
+    /// Reads a config file value; `None` if it has the wrong type or is malformed.
+    fn from_toml(value: &toml::Value) -> Option<Self::Value>;
+    /// Whether a well-formed value is in range.
+    fn accepts(_value: &Self::Value) -> bool {
+        true
+    }
+    /// What the setting accepts, for error messages: `a number between 0 and 1`.
+    fn expected() -> String;
+    /// The value spelled as on the command line.
+    fn show(value: &Self::Value) -> String;
+}
+
+/// A rate in `0..=1` (`f64`).
+struct Rate;
+
+impl Kind for Rate {
+    type Value = f64;
+    fn parse(text: &str) -> Option<f64> {
+        text.trim().parse().ok()
+    }
+    fn from_toml(value: &toml::Value) -> Option<f64> {
+        match value {
+            toml::Value::Float(rate) => Some(*rate),
+            // `drop_threshold = 0` or `= 1` are rates too; other integers are caught by `accepts`.
+            toml::Value::Integer(rate) => i32::try_from(*rate).ok().map(f64::from),
+            _ => None,
+        }
+    }
+    fn accepts(value: &f64) -> bool {
+        (0.0..=1.0).contains(value)
+    }
+    fn expected() -> String {
+        "a number between 0 and 1".to_owned()
+    }
+    fn show(value: &f64) -> String {
+        value.to_string()
+    }
+}
+
+/// Unsigned integer types a setting can have.
+trait Unsigned: Copy + fmt::Display + Sized {
+    /// The type's largest value, as a `u64`.
+    const MAX: u64;
+    /// Converts, if the value fits.
+    fn from_u64(value: u64) -> Option<Self>;
+    /// Converts, saturating.
+    fn to_u64(self) -> u64;
+}
+
+macro_rules! unsigned {
+    ($($ty:ty),+) => {$(
+        impl Unsigned for $ty {
+            const MAX: u64 = if (<$ty>::MAX as u128) < (u64::MAX as u128) { <$ty>::MAX as u64 } else { u64::MAX };
+            fn from_u64(value: u64) -> Option<Self> {
+                Self::try_from(value).ok()
+            }
+            fn to_u64(self) -> u64 {
+                u64::try_from(self).unwrap_or(u64::MAX)
+            }
+        }
+    )+};
+}
+unsigned!(u32, u64, usize);
+
+/// A whole number of type `T` in `MIN..=MAX` (and within `T`'s range).
+struct Int<T, const MIN: u64, const MAX: u64>(PhantomData<T>);
+
+impl<T: Unsigned, const MIN: u64, const MAX: u64> Int<T, MIN, MAX> {
+    /// The largest accepted value.
+    const HIGHEST: u64 = if MAX < T::MAX { MAX } else { T::MAX };
+}
+
+impl<T: Unsigned, const MIN: u64, const MAX: u64> Kind for Int<T, MIN, MAX> {
+    type Value = T;
+    fn parse(text: &str) -> Option<T> {
+        text.trim().parse::<u64>().ok().and_then(T::from_u64)
+    }
+    fn from_toml(value: &toml::Value) -> Option<T> {
+        match value {
+            toml::Value::Integer(number) => u64::try_from(*number).ok().and_then(T::from_u64),
+            _ => None,
+        }
+    }
+    fn accepts(value: &T) -> bool {
+        (MIN..=Self::HIGHEST).contains(&value.to_u64())
+    }
+    fn expected() -> String {
+        match (MIN, Self::HIGHEST) {
+            (0, u64::MAX) => "a whole number".to_owned(),
+            (min, u64::MAX) => format!("a whole number of at least {min}"),
+            (min, max) => format!("a whole number between {min} and {max}"),
+        }
+    }
+    fn show(value: &T) -> String {
+        value.to_string()
+    }
+}
+
+/// A boolean: `true`/`false`, `1`/`0`, `yes`/`no` in any case; a TOML boolean in the file.
+struct Bool;
+
+impl Kind for Bool {
+    type Value = bool;
+    const OPTIONAL_VALUE: bool = true;
+    fn parse(text: &str) -> Option<bool> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => None,
+        }
+    }
+    fn from_toml(value: &toml::Value) -> Option<bool> {
+        value.as_bool()
+    }
+    fn expected() -> String {
+        "true or false (or 1/0, yes/no)".to_owned()
+    }
+    fn show(value: &bool) -> String {
+        value.to_string()
+    }
+}
+
+/// A socket address (`127.0.0.1:8080`, `[::1]:0`).
+struct Addr;
+
+impl Kind for Addr {
+    type Value = SocketAddr;
+    fn parse(text: &str) -> Option<SocketAddr> {
+        text.trim().parse().ok()
+    }
+    fn from_toml(value: &toml::Value) -> Option<SocketAddr> {
+        value.as_str().and_then(Self::parse)
+    }
+    fn expected() -> String {
+        "an IP address and port such as 127.0.0.1:8080 or [::]:0".to_owned()
+    }
+    fn show(value: &SocketAddr) -> String {
+        value.to_string()
+    }
+}
+
+/// A non-empty path, taken as is (relative paths are relative to the working directory).
+struct Dir;
+
+impl Kind for Dir {
+    type Value = PathBuf;
+    fn parse(text: &str) -> Option<PathBuf> {
+        Some(PathBuf::from(text))
+    }
+    fn from_toml(value: &toml::Value) -> Option<PathBuf> {
+        value.as_str().and_then(Self::parse)
+    }
+    fn accepts(value: &PathBuf) -> bool {
+        !value.as_os_str().is_empty()
+    }
+    fn expected() -> String {
+        "a non-empty path".to_owned()
+    }
+    fn show(value: &PathBuf) -> String {
+        value.display().to_string()
+    }
+}
+
+/// An optional [`Dir`]: absent by default, a non-empty path when given.
+struct OptionalDir;
+
+impl Kind for OptionalDir {
+    type Value = Option<PathBuf>;
+    fn parse(text: &str) -> Option<Option<PathBuf>> {
+        Dir::parse(text).map(Some)
+    }
+    fn from_toml(value: &toml::Value) -> Option<Option<PathBuf>> {
+        Dir::from_toml(value).map(Some)
+    }
+    fn accepts(value: &Option<PathBuf>) -> bool {
+        value.as_ref().is_none_or(Dir::accepts)
+    }
+    fn expected() -> String {
+        Dir::expected()
+    }
+    fn show(value: &Option<PathBuf>) -> String {
+        value.as_ref().map_or_else(|| "none".to_owned(), Dir::show)
+    }
+}
+
+/// A [`LogFormat`], in any case.
+struct Format;
+
+impl Kind for Format {
+    type Value = LogFormat;
+    fn parse(text: &str) -> Option<LogFormat> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "json" => Some(LogFormat::Json),
+            "pretty" => Some(LogFormat::Pretty),
+            _ => None,
+        }
+    }
+    fn from_toml(value: &toml::Value) -> Option<LogFormat> {
+        value.as_str().and_then(Self::parse)
+    }
+    fn expected() -> String {
+        "json or pretty".to_owned()
+    }
+    fn show(value: &LogFormat) -> String {
+        value.to_string()
+    }
+}
+
+/// A log filter directive (`info`, `stream_server=debug,warn`), checked only for being non-empty: the logging
+/// set-up parses it.
+struct Filter;
+
+impl Kind for Filter {
+    type Value = String;
+    fn parse(text: &str) -> Option<String> {
+        Some(text.trim().to_owned())
+    }
+    fn from_toml(value: &toml::Value) -> Option<String> {
+        value.as_str().and_then(Self::parse)
+    }
+    fn accepts(value: &String) -> bool {
+        !value.trim().is_empty()
+    }
+    fn expected() -> String {
+        "a non-empty log filter such as info or stream_server=debug".to_owned()
+    }
+    fn show(value: &String) -> String {
+        value.clone()
+    }
+}
+
+/// Where a value was given, as error messages spell it.
+fn place(setting: &Setting, origin: Origin, file: Option<&Path>) -> String {
+    match (origin, file) {
+        (Origin::CommandLine, _) => format!("--{} (command line)", setting.flag),
+        (Origin::Environment, _) => format!("{} (environment)", setting.env),
+        (Origin::ConfigFile, Some(path)) => format!("{} in {}", setting.name, path.display()),
+        (Origin::ConfigFile, None) => format!("{} (config file)", setting.name),
+        (Origin::Default, _) => format!("{} (default)", setting.name),
+    }
+}
+
+/// The error for a rejected value.
+fn invalid<K: Kind>(setting: &Setting, place: String, value: String) -> ConfigError {
+    ConfigError::Invalid { setting: setting.name, place, value, expected: K::expected() }
+}
+
+/// A config file value as an error message shows it.
+fn show_toml(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => format!("{text:?}"),
+        toml::Value::Integer(number) => number.to_string(),
+        toml::Value::Float(number) => number.to_string(),
+        toml::Value::Boolean(flag) => flag.to_string(),
+        toml::Value::Datetime(datetime) => datetime.to_string(),
+        toml::Value::Array(_) => "[...]".to_owned(),
+        toml::Value::Table(_) => "{...}".to_owned(),
+    }
+}
+
+/// The three sources above the defaults.
+struct Sources<'a> {
+    cli: &'a ArgMatches,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file: Option<(&'a Path, &'a toml::Table)>,
+}
+
+impl Sources<'_> {
+    /// Checks the value of `setting` in every source that gives one, and returns the highest.
+    fn lookup<K: Kind>(&self, setting: &Setting) -> Result<Option<(K::Value, Origin)>, ConfigError> {
+        let mut found = None;
+        if let Some((path, table)) = self.file
+            && let Some(raw) = table.get(setting.name)
+        {
+            let value = K::from_toml(raw).filter(K::accepts).ok_or_else(|| {
+                invalid::<K>(setting, place(setting, Origin::ConfigFile, Some(path)), show_toml(raw))
+            })?;
+            found = Some((value, Origin::ConfigFile));
+        }
+        if let Some(text) = (self.env)(setting.env) {
+            found = Some((Self::from_text::<K>(setting, &text, Origin::Environment)?, Origin::Environment));
+        }
+        if let Some(raw) = self.cli.get_one::<OsString>(setting.name) {
+            let text = raw.to_str().ok_or_else(|| {
+                invalid::<K>(setting, place(setting, Origin::CommandLine, None), format!("{raw:?}"))
+            })?;
+            found = Some((Self::from_text::<K>(setting, text, Origin::CommandLine)?, Origin::CommandLine));
+        }
+        Ok(found)
+    }
+
+    /// Parses and checks text from the command line or the environment.
+    fn from_text<K: Kind>(setting: &Setting, text: &str, origin: Origin) -> Result<K::Value, ConfigError> {
+        K::parse(text)
+            .filter(K::accepts)
+            .ok_or_else(|| invalid::<K>(setting, place(setting, origin, None), format!("{text:?}")))
+    }
+}
+
+/// Reads and parses the config file named by `--config` or `STREAM_CONFIG`, if any.
+fn read_config_file(
+    cli: &ArgMatches,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(PathBuf, toml::Table)>, ConfigError> {
+    let (path, given_by) = match (cli.get_one::<OsString>(CONFIG_FLAG), env(CONFIG_ENV)) {
+        (Some(path), _) => (PathBuf::from(path), "--config"),
+        (None, Some(path)) => (PathBuf::from(path), CONFIG_ENV),
+        (None, None) => return Ok(None),
+    };
+    if path.as_os_str().is_empty() {
+        return Err(ConfigError::Invalid {
+            setting: CONFIG_FLAG,
+            place: if given_by == CONFIG_ENV {
+                format!("{CONFIG_ENV} (environment)")
+            } else {
+                "--config (command line)".to_owned()
+            },
+            value: "\"\"".to_owned(),
+            expected: "the path of a TOML file".to_owned(),
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::ReadFile {
+        path: path.clone(),
+        given_by,
+        error,
+    })?;
+    let table = text
+        .parse::<toml::Table>()
+        .map_err(|error| ConfigError::ParseFile { path: path.clone(), message: error.to_string() })?;
+    if let Some(key) = table.keys().find(|key| !SETTINGS.iter().any(|setting| setting.name == *key)) {
+        return Err(ConfigError::UnknownKey { key: key.clone(), hint: suggest(key), path });
+    }
+    Ok(Some((path, table)))
+}
+
+/// A hint for an unknown config file key that is a setting spelled as a flag or an environment variable.
+fn suggest(key: &str) -> String {
+    let normalized = key.trim_start_matches('-').to_ascii_lowercase().replace('-', "_");
+    SETTINGS
+        .iter()
+        .find(|setting| {
+            setting.name == normalized
+                || setting.env.eq_ignore_ascii_case(key)
+                || normalized.strip_prefix("stream_") == Some(setting.name)
+        })
+        .map_or_else(
+            || "; the keys are the setting names of --help, e.g. drop_window".to_owned(),
+            |setting| format!("; did you mean {:?}?", setting.name),
+        )
+}
+
+/// The clap argument of one setting. Values are kept as raw text: [`Sources::lookup`] parses them, so that
+/// the messages are the same for every source.
+fn setting_arg(setting: &'static Setting, optional_value: bool) -> Arg {
+    let arg = Arg::new(setting.name)
+        .long(setting.flag)
+        .value_name(setting.value_name)
+        .value_parser(value_parser!(OsString))
+        .action(ArgAction::Set)
+        .help(format!("{}\n[env: {}] [default: {}]", setting.help, setting.env, setting.default));
+    if optional_value { arg.num_args(0..=1).default_missing_value("true") } else { arg }
+}
+
+/// Parses the command line; `--help`, `--version` and malformed command lines become errors.
+fn parse_args<I, T>(args: I) -> Result<ArgMatches, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    ServerConfig::command().try_get_matches_from(args).map_err(|error| {
+        let rendered = error.render().to_string();
+        let text = rendered.trim_end();
+        match error.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                ConfigError::Help(text.to_owned())
+            }
+            clap::error::ErrorKind::DisplayVersion => ConfigError::Version(text.to_owned()),
+            _ => ConfigError::Usage(text.strip_prefix("error: ").unwrap_or(text).to_owned()),
+        }
+    })
+}
+
+/// The number of cores, the default of `inference_threads`.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// Declares the settings: generates [`SETTINGS`], [`ServerConfig`] and everything that walks the settings.
+macro_rules! settings {
+    ($(
+        $name:ident: $ty:ty = $default:expr, kind $kind:ty, env $env:literal, flag $flag:literal,
+        value $value_name:literal, shown $shown:literal, help $help:literal;
+    )+) => {
+        /// Indices into [`SETTINGS`].
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
+        enum Id {
+            $($name,)+
+        }
+
+        /// Number of settings.
+        const SETTING_COUNT: usize = [$(Id::$name),+].len();
+
+        /// Every setting, in the order `--help` lists them.
+        pub const SETTINGS: &[Setting] = &[$(
+            Setting {
+                name: stringify!($name),
+                env: $env,
+                flag: $flag,
+                value_name: $value_name,
+                default: $shown,
+                help: $help,
+            },
+        )+];
+
+        /// The complete configuration of the server.
+        ///
+        /// Build it with [`ServerConfig::load`] at start-up, or in code from [`ServerConfig::default`]
+        /// (`ServerConfig { max_sessions: 2, ..ServerConfig::default() }`), then pass it down. See the
+        /// [module documentation](self) for the sources and their order.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct ServerConfig {
+            $(
+                #[doc = concat!($help, ".")]
+                #[doc = ""]
+                #[doc = concat!(
+                    "Default `", $shown, "`; flag `--", $flag, "`, environment `", $env,
+                    "`, config file key `", stringify!($name), "`."
+                )]
+                pub $name: $ty,
+            )+
+            /// Where each setting came from (all [`Origin::Default`] unless [`ServerConfig::load`] filled it).
+            pub origins: Origins,
+        }
+
+        impl Default for ServerConfig {
+            fn default() -> Self {
+                Self { $($name: $default,)+ origins: Origins::default() }
+            }
+        }
+
+        impl ServerConfig {
+            /// The clap command: one flag per setting, plus `--config`, `--help` and `--version`.
+            fn command() -> Command {
+                Command::new("stream-server")
+                    .version(env!("CARGO_PKG_VERSION"))
+                    .about("ForgeSyte Stream: real-time video inference over WebSocket.")
+                    .after_help(
+                        "Each setting is taken from, highest first: the command line, the environment, the \
+                         config file, the default. Config file keys are the flag names with '_' for '-' \
+                         (drop_window = 60).",
+                    )
+                    .max_term_width(110)
+                    .arg(
+                        Arg::new(CONFIG_FLAG)
+                            .long(CONFIG_FLAG)
+                            .value_name("FILE")
+                            .value_parser(value_parser!(OsString))
+                            .action(ArgAction::Set)
+                            .help(format!("TOML file with any of the settings below [env: {CONFIG_ENV}]")),
+                    )
+                    $(.arg(setting_arg(&SETTINGS[Id::$name as usize], <$kind as Kind>::OPTIONAL_VALUE)))+
+            }
+
+            /// Fills in the settings that `sources` give.
+            fn resolve(&mut self, sources: &Sources<'_>) -> Result<(), ConfigError> {
+                $(
+                    let setting = &SETTINGS[Id::$name as usize];
+                    if let Some((value, origin)) = sources.lookup::<$kind>(setting)? {
+                        self.$name = value;
+                        self.origins.by_setting[Id::$name as usize] = origin;
+                    }
+                )+
+                Ok(())
+            }
+
+            /// Checks every value against its setting's range.
+            fn check_values(&self) -> Result<(), ConfigError> {
+                $(
+                    if !<$kind as Kind>::accepts(&self.$name) {
+                        let setting = &SETTINGS[Id::$name as usize];
+                        return Err(invalid::<$kind>(
+                            setting,
+                            self.place(Id::$name),
+                            format!("{:?}", <$kind as Kind>::show(&self.$name)),
+                        ));
+                    }
+                )+
+                Ok(())
+            }
+
+            /// Every setting with its value and origin, in [`SETTINGS`] order, e.g. for a start-up log line.
+            pub fn describe(&self) -> Vec<DescribedSetting> {
+                vec![$(
+                    DescribedSetting {
+                        name: stringify!($name),
+                        value: <$kind as Kind>::show(&self.$name),
+                        origin: self.origins.by_setting[Id::$name as usize],
+                    },
+                )+]
+            }
+
+            /// The value of one setting, for messages.
+            fn show(&self, id: Id) -> String {
+                match id {
+                    $(Id::$name => <$kind as Kind>::show(&self.$name),)+
+                }
+            }
+        }
+    };
+}
+
+impl ServerConfig {
+    /// Resolves the configuration from the command line `args` (the first item is the program name, as with
+    /// [`std::env::args_os`]), the environment `env` (`|key| std::env::var(key).ok()` in the binary), the
+    /// config file they name, and the defaults; then [validates](Self::validate) it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Help`] and [`ConfigError::Version`] for `--help` and `--version` (exit code 0), and for
+    /// anything wrong a [`ConfigError`] naming the setting and the source (exit code 2).
+    pub fn load<I, T>(args: I, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let cli = parse_args(args)?;
+        let file = read_config_file(&cli, &env)?;
+        let sources = Sources {
+            cli: &cli,
+            env: &env,
+            file: file.as_ref().map(|(path, table)| (path.as_path(), table)),
+        };
+        let mut config = Self::default();
+        config.resolve(&sources)?;
+        config.origins.config_file = file.map(|(path, _)| path);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The `--help` text, without a trailing newline (the same as [`ConfigError::Help`]).
+    pub fn help() -> String {
+        Self::command().render_help().to_string().trim_end().to_owned()
+    }
+
+    /// Checks every value against its setting's range, and that `drop_threshold ≤ slowdown_threshold`.
+    /// [`load`](Self::load) calls it; call it on a configuration built in code.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] or [`ConfigError::Conflict`], naming the settings and where they came from.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_values()?;
+        if self.drop_threshold > self.slowdown_threshold {
+            let (drop, slowdown) = (Id::drop_threshold, Id::slowdown_threshold);
+            let settings = [SETTINGS[drop as usize].name, SETTINGS[slowdown as usize].name];
+            let message = format!(
+                "{} must not be greater than {}: {} from {} > {} from {}",
+                settings[0],
+                settings[1],
+                self.show(drop),
+                self.place(drop),
+                self.show(slowdown),
+                self.place(slowdown),
+            );
+            return Err(ConfigError::Conflict { settings, message });
+        }
+        Ok(())
+    }
+
+    /// Where the value of a setting came from, as error messages spell it.
+    fn place(&self, id: Id) -> String {
+        let index = id as usize;
+        place(&SETTINGS[index], self.origins.by_setting[index], self.origins.config_file())
+    }
+
+    /// [`describe`](Self::describe) as one line: `drop_threshold=0.1 (default) drop_window=60 (environment) …`.
+    pub fn describe_line(&self) -> String {
+        self.describe().iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The largest accepted frame in bytes: [`max_frame_size_mb`](Self::max_frame_size_mb) MiB.
+    pub fn max_frame_bytes(&self) -> usize {
+        usize::try_from(u64::from(self.max_frame_size_mb).saturating_mul(MIB)).unwrap_or(usize::MAX)
+    }
+
+    /// The largest accepted upload in bytes: [`max_upload_mb`](Self::max_upload_mb) MiB.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.saturating_mul(MIB)
+    }
+
+    /// How long a session may stay silent: [`idle_timeout_s`](Self::idle_timeout_s) seconds.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_s)
+    }
+
+    /// How long sessions get to close on shutdown: [`shutdown_grace_s`](Self::shutdown_grace_s) seconds.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_s)
+    }
+}
+
+settings! {
+    drop_threshold: f64 = 0.10, kind Rate,
+        env "STREAM_DROP_THRESHOLD", flag "drop-threshold", value "RATE", shown "0.1",
+        help "Drop rate (0 to 1) above which a session is reported as in warning";
+    slowdown_threshold: f64 = 0.30, kind Rate,
+        env "STREAM_SLOWDOWN_THRESHOLD", flag "slowdown-threshold", value "RATE", shown "0.3",
+        help "Drop rate (0 to 1, at least the drop threshold) above which the client is told to slow down";
+    max_frame_size_mb: u32 = 5, kind Int<u32, 1, UNBOUNDED>,
+        env "STREAM_MAX_FRAME_SIZE_MB", flag "max-frame-size-mb", value "MIB", shown "5",
+        help "Largest accepted frame, in MiB";
+    max_sessions: usize = 10, kind Int<usize, 1, UNBOUNDED>,
+        env "STREAM_MAX_SESSIONS", flag "max-sessions", value "N", shown "10",
+        help "Recommended number of concurrent sessions (reported; enforced only with --enforce-max-sessions)";
+    enforce_max_sessions: bool = false, kind Bool,
+        env "STREAM_ENFORCE_MAX_SESSIONS", flag "enforce-max-sessions", value "BOOL", shown "false",
+        help "Refuse sessions beyond --max-sessions with server_busy (true/false, 1/0, yes/no; the flag alone \
+              means true)";
+    drop_window: usize = 30, kind Int<usize, 1, 10_000>,
+        env "STREAM_DROP_WINDOW", flag "drop-window", value "FRAMES", shown "30",
+        help "Number of most recent frames the drop rate is computed over (1 to 10000)";
+    idle_timeout_s: u64 = 30, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_IDLE_TIMEOUT_S", flag "idle-timeout-s", value "SECONDS", shown "30",
+        help "Close a session that sends nothing for this many seconds";
+    max_pixels: u64 = 40_000_000, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_MAX_PIXELS", flag "max-pixels", value "PIXELS", shown "40000000",
+        help "Largest accepted width × height of a frame";
+    bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), kind Addr,
+        env "STREAM_BIND", flag "bind", value "ADDR", shown "127.0.0.1:8080",
+        help "Listen address; port 0 picks a free port, which the log reports";
+    pipelines_dir: Option<PathBuf> = None, kind OptionalDir,
+        env "STREAM_PIPELINES_DIR", flag "pipelines-dir", value "DIR", shown "none",
+        help "Folder of extra pipeline definitions";
+    models_dir: PathBuf = PathBuf::from("fixtures/models"), kind Dir,
+        env "STREAM_MODELS_DIR", flag "models-dir", value "DIR", shown "fixtures/models",
+        help "Folder of the model files (the bundled models by default)";
+    web_dir: PathBuf = PathBuf::from("web-ui/dist"), kind Dir,
+        env "STREAM_WEB_DIR", flag "web-dir", value "DIR", shown "web-ui/dist",
+        help "Folder of the built web UI, served at /";
+    data_dir: PathBuf = PathBuf::from("./data"), kind Dir,
+        env "STREAM_DATA_DIR", flag "data-dir", value "DIR", shown "./data",
+        help "Folder of the job database and uploads";
+    log_format: LogFormat = LogFormat::Json, kind Format,
+        env "STREAM_LOG_FORMAT", flag "log-format", value "FORMAT", shown "json",
+        help "Log format: json or pretty";
+    log_level: String = "info".to_owned(), kind Filter,
+        env "STREAM_LOG", flag "log-level", value "FILTER", shown "info",
+        help "Log filter: a tracing EnvFilter directive such as info or stream_server=debug,info";
+    inference_threads: usize = available_cores(), kind Int<usize, 1, UNBOUNDED>,
+        env "STREAM_INFERENCE_THREADS", flag "inference-threads", value "N", shown "number of cores",
+        help "Concurrent pipeline runs across all sessions";
+    shutdown_grace_s: u64 = 5, kind Int<u64, 0, UNBOUNDED>,
+        env "STREAM_SHUTDOWN_GRACE_S", flag "shutdown-grace-s", value "SECONDS", shown "5",
+        help "Seconds sessions get to close on SIGINT/SIGTERM";
+    max_upload_mb: u64 = 500, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_MAX_UPLOAD_MB", flag "max-upload-mb", value "MIB", shown "500",
+        help "Largest accepted upload, in MiB";
+    job_workers: usize = 1, kind Int<usize, 1, UNBOUNDED>,
+        env "STREAM_JOB_WORKERS", flag "job-workers", value "N", shown "1",
+        help "Number of background job workers";
+}

@@ -1,0 +1,206 @@
+//! A real server on 127.0.0.1 port 0 with test pipelines, and a real WebSocket client.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // Each test binary uses a different part of the helpers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use stream_protocol::http::{PipelineInfo, PipelineSummary};
+use stream_protocol::{FrameResult, ImageSize, ServerMessage};
+use stream_server::{PipelineCatalog, Server, ServerConfig};
+use stream_session::PipelineError;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const FRAME: &[u8] = include_bytes!("../../../../fixtures/images/astronaut_640x480.jpg");
+
+/// Test pipelines: `echo` reports the frame size after a delay, `slow` takes 100 ms, `fail` fails,
+/// `panic` panics on its second frame.
+pub struct TestCatalog;
+
+impl TestCatalog {
+    const IDS: [&str; 4] = ["echo", "fail", "panic", "slow"];
+}
+
+impl PipelineCatalog for TestCatalog {
+    fn list(&self) -> Vec<PipelineSummary> {
+        Self::IDS.iter().map(|id| PipelineSummary { id: (*id).into(), name: format!("Test {id}") }).collect()
+    }
+
+    fn info(&self, id: &str) -> Option<PipelineInfo> {
+        self.is_valid_pipeline(id).then(|| PipelineInfo {
+            id: id.into(),
+            name: format!("Test {id}"),
+            node_count: 1,
+            edge_count: 0,
+            entry_nodes: vec!["header".into()],
+            output_nodes: vec!["header".into()],
+            classes: vec![],
+            input_size: None,
+        })
+    }
+
+    fn is_valid_pipeline(&self, id: &str) -> bool {
+        Self::IDS.contains(&id)
+    }
+
+    fn run_on_frame(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        jpeg: &[u8],
+    ) -> Result<FrameResult, PipelineError> {
+        let delay = match pipeline_id {
+            "slow" => 100,
+            _ => 5,
+        };
+        std::thread::sleep(Duration::from_millis(delay));
+        match pipeline_id {
+            "fail" => return Err(PipelineError::Failed("YOLO inference failed".into())),
+            "panic" if frame_index == 1 => panic!("test pipeline panics"),
+            _ => {}
+        }
+        let info = frame_validate::validate_jpeg(jpeg, &Default::default())
+            .map_err(|e| PipelineError::InvalidFrame(e.detail().into()))?;
+        let mut result = FrameResult::new(ImageSize { width: info.width.into(), height: info.height.into() });
+        result.timings_ms.record_ms("header", delay as f64);
+        Ok(result)
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(config: ServerConfig) -> Self {
+        Self::start_with(config, Arc::new(TestCatalog)).await
+    }
+
+    pub async fn start_with(mut config: ServerConfig, catalog: Arc<dyn PipelineCatalog>) -> Self {
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        let server = Server::bind(&config, catalog).await.unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop: Some(stop), task }
+    }
+
+    pub fn config() -> ServerConfig {
+        ServerConfig {
+            web_dir: "/nonexistent/web-ui/dist".into(),
+            inference_threads: 2,
+            ..ServerConfig::default()
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn connect(&self, query: &str) -> Client {
+        let url = format!("ws://{}/ws/video/stream{query}", self.addr);
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Client { socket }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a real socket (no client library needed for tests).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, dechunk(&body))
+}
+
+/// Undoes `Transfer-Encoding: chunked` when the body looks chunked.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, tail)) = rest.split_once("\r\n") else { return body.to_owned() };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { return body.to_owned() };
+        if size == 0 {
+            return out;
+        }
+        if tail.len() < size {
+            return body.to_owned();
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+}
+
+/// What a client receives.
+#[derive(Debug, PartialEq)]
+pub enum Reply {
+    Message(ServerMessage),
+    Close(u16),
+    /// The connection ended without a close frame.
+    Gone,
+}
+
+pub struct Client {
+    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send_frame(&mut self, bytes: &[u8]) {
+        self.socket.send(Message::Binary(bytes.to_vec().into())).await.unwrap();
+    }
+
+    pub async fn reply(&mut self) -> Reply {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.unwrap();
+            return match next {
+                Some(Ok(Message::Text(text))) => Reply::Message(ServerMessage::from_json(&text).unwrap()),
+                Some(Ok(Message::Close(frame))) => Reply::Close(frame.map_or(1005, |f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => Reply::Gone,
+            };
+        }
+    }
+
+    /// Expects an error message with this code, then a close with its close code.
+    pub async fn expect_error(&mut self, code: stream_protocol::ErrorCode) -> String {
+        let reply = self.reply().await;
+        let Reply::Message(ServerMessage::Error { error, detail }) = reply else { panic!("{reply:?}") };
+        assert_eq!(error, code);
+        assert_eq!(self.reply().await, Reply::Close(code.close_code().0));
+        detail.into_owned()
+    }
+}
+
+/// The value of a metric line (`name{labels} value`) in a Prometheus text page.
+pub fn metric(page: &str, name_and_labels: &str) -> Option<f64> {
+    page.lines()
+        .find(|line| line.starts_with(name_and_labels) && line[name_and_labels.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
