@@ -1,4 +1,5 @@
 //! Pins the exact JSON of every server message (SPEC §2 and §4).
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] fns unwrap too.
 
 use std::time::Duration;
 
@@ -118,7 +119,8 @@ fn slow_down_message() {
 
 #[test]
 fn slow_down_never_emits_non_finite_numbers() {
-    let message = ServerMessage::SlowDown(SlowDown { drop_rate: f64::NAN, suggested_fps: Some(f64::INFINITY) });
+    let message =
+        ServerMessage::SlowDown(SlowDown { drop_rate: f64::NAN, suggested_fps: Some(f64::INFINITY) });
     assert_eq!(message.to_json(), r#"{"warning":"slow_down","drop_rate":0.0,"suggested_fps":0.0}"#);
 }
 
