@@ -1,0 +1,158 @@
+//! Where a frame's time goes: JPEG decode, resize, preprocess, each model, detection decode + NMS, and each
+//! pipeline end to end, on the fixture frames. Run with `just bench` or
+//! `cargo bench -p pipeline-dag --bench pipelines`; results are recorded in `docs/performance.md`.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
+use pipeline_dag::stages::{
+    OnnxModel, OutputFormat, Threads, decode_jpeg, decode_nanodet, detection_input, nms,
+};
+use pipeline_dag::{PipelineRegistry, RegistryConfig};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn frame_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(workspace().join(format!("fixtures/images/{name}_640x480.jpg"))).expect("fixture frame")
+}
+
+fn model(name: &str) -> PathBuf {
+    workspace().join("fixtures/models").join(name)
+}
+
+fn jpeg(c: &mut Criterion) {
+    let mut group = c.benchmark_group("jpeg_decode_640x480");
+    for name in ["chelsea", "page"] {
+        let bytes = frame_bytes(name);
+        group.bench_with_input(BenchmarkId::new("zune-jpeg", name), &bytes, |b, bytes| {
+            b.iter(|| decode_jpeg(black_box(bytes), u64::MAX).expect("decodes"))
+        });
+        group.bench_with_input(BenchmarkId::new("zune-jpeg-safe-options", name), &bytes, |b, bytes| {
+            b.iter(|| {
+                let options = zune_core::options::DecoderOptions::new_safe()
+                    .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
+                let cursor = zune_core::bytestream::ZCursor::new(black_box(bytes.as_slice()));
+                zune_jpeg::JpegDecoder::new_with_options(cursor, options).decode().expect("decodes")
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("jpeg-decoder", name), &bytes, |b, bytes| {
+            b.iter(|| jpeg_decoder::Decoder::new(black_box(bytes.as_slice())).decode().expect("decodes"))
+        });
+    }
+    group.finish();
+}
+
+fn resize(c: &mut Criterion) {
+    let frame = decode_jpeg(&frame_bytes("chelsea"), u64::MAX).expect("decodes");
+    let src =
+        fast_image_resize::images::ImageRef::new(640, 480, frame.rgb(), PixelType::U8x3).expect("image");
+    let mut group = c.benchmark_group("resize_640x480");
+    for size in [416u32, 320] {
+        for (label, alg) in [
+            ("interpolation-bilinear", ResizeAlg::Interpolation(FilterType::Bilinear)),
+            ("convolution-bilinear", ResizeAlg::Convolution(FilterType::Bilinear)),
+            ("nearest", ResizeAlg::Nearest),
+        ] {
+            let options = ResizeOptions::new().resize_alg(alg);
+            group.bench_function(BenchmarkId::new(label, size), |b| {
+                let mut resizer = Resizer::new();
+                let mut dst = Image::new(size, size, PixelType::U8x3);
+                b.iter(|| resizer.resize(black_box(&src), &mut dst, &options).expect("resizes"))
+            });
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("preprocess_640x480");
+    let bytes = frame_bytes("chelsea");
+    for size in [416u32, 320] {
+        group.bench_function(BenchmarkId::new("resize+normalise", size), |b| {
+            b.iter(|| detection_input(black_box(&frame), size, OutputFormat::NanoDet).expect("preprocesses"))
+        });
+        group.bench_function(BenchmarkId::new("decode+resize+normalise", size), |b| {
+            b.iter(|| {
+                let frame = decode_jpeg(black_box(&bytes), u64::MAX).expect("decodes");
+                detection_input(&frame, size, OutputFormat::NanoDet).expect("preprocesses")
+            })
+        });
+    }
+    group.finish();
+}
+
+fn models(c: &mut Criterion) {
+    let mut group = c.benchmark_group("model");
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    let cases: [(&str, &str, [usize; 4]); 6] = [
+        ("nanodet-g", "nanodet-g-coco.onnx", [1, 3, 416, 416]),
+        ("nanodet-g", "nanodet-g-coco.onnx", [1, 3, 320, 320]),
+        ("ppocr-det", "ch_PP-OCRv4_det_infer.onnx", [1, 3, 480, 640]),
+        ("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 320]),
+        ("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 640]),
+        ("ppocr-cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", [1, 3, 48, 192]),
+    ];
+    for threads in [1usize, 2] {
+        let pool = Threads::new(threads).expect("thread pool");
+        for (label, file, shape) in cases {
+            let model = OnnxModel::load(&model(file), shape, &pool).expect("model loads");
+            let input = vec![0.1f32; shape.iter().product()];
+            let id = format!("{label}/{}x{}/threads={threads}", shape[3], shape[2]);
+            group.bench_function(id, |b| b.iter(|| model.run(black_box(input.clone())).expect("runs")));
+        }
+    }
+    group.finish();
+}
+
+fn decode_and_nms(c: &mut Criterion) {
+    let frame = decode_jpeg(&frame_bytes("coffee"), u64::MAX).expect("decodes");
+    let mut group = c.benchmark_group("detection_decode_nms");
+    for size in [416u32, 320] {
+        let s = size as usize;
+        let model = OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, s, s], &Threads::default())
+            .expect("model loads");
+        let outputs =
+            model.run(detection_input(&frame, size, OutputFormat::NanoDet).expect("input")).expect("runs");
+        let views: Vec<_> = (0..outputs.len()).map(|i| outputs.get(i).expect("float output")).collect();
+        group.bench_function(BenchmarkId::new("nanodet", size), |b| {
+            b.iter(|| nms(decode_nanodet(black_box(&views), size, 0.35).expect("decodes"), 0.5, 100))
+        });
+    }
+    group.finish();
+}
+
+fn pipelines(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipeline");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    for threads in [1usize, 2] {
+        let mut config = RegistryConfig::new(workspace().join("fixtures/models"));
+        config.pipelines_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pipelines"));
+        config.inference_threads = threads;
+        let registry = PipelineRegistry::load(&config).expect("registry loads");
+        for (pipeline, frame) in
+            [("yolo", "chelsea"), ("yolo_320", "chelsea"), ("ocr", "page"), ("yolo_ocr", "page")]
+        {
+            let bytes = frame_bytes(frame);
+            let id = format!("{pipeline}/{frame}/threads={threads}");
+            group.bench_function(id, |b| {
+                b.iter(|| registry.run_on_frame(pipeline, 0, black_box(&bytes)).expect("runs"))
+            });
+        }
+        if threads == 1 {
+            // yolo_ocr with its two branches one after the other, to see what running them concurrently buys.
+            config.parallel_branches = false;
+            let sequential = PipelineRegistry::load(&config).expect("registry loads");
+            let bytes = frame_bytes("page");
+            group.bench_function("yolo_ocr/page/threads=1/sequential", |b| {
+                b.iter(|| sequential.run_on_frame("yolo_ocr", 0, black_box(&bytes)).expect("runs"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, jpeg, resize, models, decode_and_nms, pipelines);
+criterion_main!(benches);

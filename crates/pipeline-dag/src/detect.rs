@@ -1,0 +1,621 @@
+//! The detection node (`yolo` / `detect_objects`): NanoDet-g by default, plus the output layouts of
+//! Ultralytics YOLOv5/v8/v11 and YOLOX exports, class-wise NMS, boxes in source-image pixels.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stream_protocol::Detection;
+
+use crate::definition::Params;
+use crate::error::{BoxError, Problem};
+use crate::frame::{ChannelOrder, Frame, Normalise, resize_rgb};
+use crate::model::OnnxModel;
+
+/// The 80 COCO class names in the usual order.
+pub const COCO_CLASSES: [&str; 80] = [
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+];
+
+/// The output layout of a detection model, selected by the node's `format` param.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutputFormat {
+    /// NanoDet (the default model): per stride 8/16/32 a `[1,N,C]` score map (sigmoid applied) and a
+    /// `[1,N,4·(reg_max+1)]` distribution of the distances to the four sides. BGR input, ImageNet mean/std.
+    NanoDet,
+    /// Ultralytics YOLOv5: `[1,N,5+C]` rows of `cx, cy, w, h, objectness, class scores…` in input pixels.
+    YoloV5,
+    /// Ultralytics YOLOv8 and YOLO11: `[1,4+C,N]` columns of `cx, cy, w, h, class scores…` (no objectness).
+    /// A transposed `[1,N,4+C]` export is accepted too.
+    YoloV8,
+    /// YOLOX raw head output `[1,N,5+C]`: grid offsets and log sizes per stride 8/16/32, objectness and
+    /// class scores (sigmoid applied). BGR input in 0..=255.
+    Yolox,
+}
+
+impl OutputFormat {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "nanodet" => Some(Self::NanoDet),
+            "yolov5" => Some(Self::YoloV5),
+            "yolov8" | "yolov11" | "yolo11" => Some(Self::YoloV8),
+            "yolox" => Some(Self::Yolox),
+            _ => None,
+        }
+    }
+
+    fn normalise(self) -> Normalise {
+        match self {
+            Self::NanoDet => Normalise {
+                order: ChannelOrder::Bgr,
+                mean: [103.53, 116.28, 123.675],
+                std: [57.375, 57.12, 58.395],
+            },
+            Self::YoloV5 | Self::YoloV8 => {
+                Normalise { order: ChannelOrder::Rgb, mean: [0.0; 3], std: [255.0; 3] }
+            }
+            Self::Yolox => Normalise { order: ChannelOrder::Bgr, mean: [0.0; 3], std: [1.0; 3] },
+        }
+    }
+}
+
+/// The detection node's parameters (see `docs/pipelines.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DetectParams {
+    pub(crate) model: PathBuf,
+    pub(crate) input_size: u32,
+    pub(crate) confidence: f32,
+    pub(crate) iou: f32,
+    pub(crate) format: OutputFormat,
+    pub(crate) classes: Option<Vec<String>>,
+    pub(crate) max_detections: usize,
+}
+
+impl DetectParams {
+    pub(crate) const DEFAULT_MODEL: &str = "nanodet-g-coco.onnx";
+
+    pub(crate) fn parse(mut p: Params<'_>) -> Result<Self, Problem> {
+        let model = p.string("model")?.unwrap_or_else(|| Self::DEFAULT_MODEL.to_owned());
+        let input_size = p.u32_in("input_size", 416, 32, 1280)?;
+        if input_size % 32 != 0 {
+            return Err(Problem::BadParam {
+                param: "input_size".into(),
+                reason: format!("{input_size} is not a multiple of 32"),
+            });
+        }
+        let confidence = p.f32_in("confidence", 0.35, 0.0, 1.0)?;
+        let iou = p.f32_in("iou", 0.5, 0.0, 1.0)?;
+        let format = match p.string("format")? {
+            None => OutputFormat::NanoDet,
+            Some(name) => OutputFormat::parse(&name).ok_or_else(|| Problem::BadParam {
+                param: "format".into(),
+                reason: format!("unknown format `{name}` (known: nanodet, yolov5, yolov8, yolov11, yolox)"),
+            })?,
+        };
+        let classes = p.strings("classes")?;
+        let max_detections = p.u32_in("max_detections", 100, 1, 10_000)? as usize;
+        p.finish()?;
+        Ok(Self { model: PathBuf::from(model), input_size, confidence, iou, format, classes, max_detections })
+    }
+}
+
+/// A candidate box in model-input pixels, before NMS.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// `[x1, y1, x2, y2]`.
+    pub xyxy: [f32; 4],
+    /// Class score (times objectness where the format has one).
+    pub score: f32,
+    /// Class index.
+    pub class_id: usize,
+}
+
+/// A view of one output tensor: its shape and row-major values.
+pub type TensorView<'a> = (&'a [usize], &'a [f32]);
+
+/// The number of classes the outputs of `format` carry, or why the outputs do not fit the format.
+pub fn classes_in_outputs(
+    format: OutputFormat,
+    shapes: &[Vec<usize>],
+    input_size: u32,
+) -> Result<usize, String> {
+    let three_d = |s: &Vec<usize>| s.len() == 3 && s[0] == 1;
+    match format {
+        OutputFormat::NanoDet => {
+            if shapes.len() != 6 || !shapes.iter().all(three_d) {
+                return Err(format!("nanodet expects six [1,N,C] outputs, the model has {shapes:?}"));
+            }
+            let (_, cells_8) = strides_cells(input_size, 8);
+            let pair: Vec<usize> = shapes.iter().filter(|s| s[1] == cells_8).map(|s| s[2]).collect();
+            match pair[..] {
+                [a, b] => Ok(nanodet_score_channels(a, b).0),
+                _ => Err(format!("no pair of stride-8 outputs with {cells_8} cells in {shapes:?}")),
+            }
+        }
+        OutputFormat::YoloV5 | OutputFormat::Yolox => match shapes {
+            [s] if three_d(s) && s[2] > 5 => Ok(s[2] - 5),
+            _ => Err(format!("{format:?} expects one [1,N,5+C] output, the model has {shapes:?}")),
+        },
+        OutputFormat::YoloV8 => match shapes {
+            [s] if three_d(s) && s[1] > 4 && s[1] < s[2] => Ok(s[1] - 4),
+            [s] if three_d(s) && s[2] > 4 => Ok(s[2] - 4),
+            _ => Err(format!("yolov8 expects one [1,4+C,N] output, the model has {shapes:?}")),
+        },
+    }
+}
+
+/// Which of a NanoDet output pair is the score map: `(score channels, box channels)`. The box distribution
+/// has 4·(reg_max+1) channels; a COCO score map has 80, otherwise the larger of the two is taken as the scores.
+fn nanodet_score_channels(a: usize, b: usize) -> (usize, usize) {
+    if a == 80 || (b != 80 && a > b) { (a, b) } else { (b, a) }
+}
+
+fn strides_cells(input_size: u32, stride: u32) -> (usize, usize) {
+    let side = input_size.div_ceil(stride) as usize;
+    (side, side * side)
+}
+
+fn softmax_expectation(bins: &[f32]) -> f32 {
+    let max = bins.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (mut sum, mut weighted) = (0.0f32, 0.0f32);
+    for (i, &b) in bins.iter().enumerate() {
+        let e = (b - max).exp();
+        sum += e;
+        weighted += e * i as f32;
+    }
+    if sum > 0.0 { weighted / sum } else { 0.0 }
+}
+
+/// Decodes NanoDet outputs (any order) for a square input of `input_size`: one candidate per cell whose
+/// best class score is above `threshold`.
+pub fn decode_nanodet(
+    outputs: &[TensorView<'_>],
+    input_size: u32,
+    threshold: f32,
+) -> Result<Vec<Candidate>, String> {
+    let mut candidates = Vec::new();
+    for stride in [8u32, 16, 32] {
+        let (side, cells) = strides_cells(input_size, stride);
+        let mut of_stride = outputs.iter().filter(|(shape, _)| shape.len() == 3 && shape[1] == cells);
+        let (Some(a), Some(b)) = (of_stride.next(), of_stride.next()) else {
+            return Err(format!("no pair of outputs with {cells} cells for stride {stride}"));
+        };
+        let (scores, boxes) =
+            if nanodet_score_channels(a.0[2], b.0[2]).0 == a.0[2] { (a, b) } else { (b, a) };
+        let n_classes = scores.0[2];
+        let n_box = boxes.0[2];
+        if n_box % 4 != 0 || scores.1.len() != cells * n_classes || boxes.1.len() != cells * n_box {
+            return Err(format!("unexpected nanodet output shapes {:?} and {:?}", scores.0, boxes.0));
+        }
+        let bins = n_box / 4;
+        for cell in 0..cells {
+            let row_scores = &scores.1[cell * n_classes..(cell + 1) * n_classes];
+            if !row_scores.iter().any(|&s| s > threshold) {
+                continue;
+            }
+            let dist = &boxes.1[cell * n_box..(cell + 1) * n_box];
+            let s = stride as f32;
+            let d: Vec<f32> =
+                dist.chunks_exact(bins).map(|side_bins| softmax_expectation(side_bins) * s).collect();
+            let (row, col) = (cell / side, cell % side);
+            let (cx, cy) = ((col as f32 + 0.5) * s, (row as f32 + 0.5) * s);
+            let xyxy = [cx - d[0], cy - d[1], cx + d[2], cy + d[3]];
+            // One label per cell, its best class, as NanoDet's reference post-processing does.
+            if let Some((class_id, &score)) = row_scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
+            {
+                candidates.push(Candidate { xyxy, score, class_id });
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+fn cxcywh(cx: f32, cy: f32, w: f32, h: f32) -> [f32; 4] {
+    [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]
+}
+
+/// Decodes a YOLOv5 `[1,N,5+C]` output: score = objectness × class score.
+pub fn decode_yolov5(output: TensorView<'_>, threshold: f32) -> Result<Vec<Candidate>, String> {
+    let (shape, data) = output;
+    let [1, n, width] = *shape else { return Err(format!("expected [1,N,5+C], got {shape:?}")) };
+    if width <= 5 || data.len() != n * width {
+        return Err(format!("expected [1,N,5+C], got {shape:?}"));
+    }
+    let mut candidates = Vec::new();
+    for row in data.chunks_exact(width) {
+        let objectness = row[4];
+        if objectness <= threshold {
+            continue;
+        }
+        for (class_id, &cls) in row[5..].iter().enumerate() {
+            let score = objectness * cls;
+            if score > threshold {
+                candidates.push(Candidate { xyxy: cxcywh(row[0], row[1], row[2], row[3]), score, class_id });
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+/// Decodes a YOLOv8/YOLO11 `[1,4+C,N]` output (or its transpose `[1,N,4+C]`).
+pub fn decode_yolov8(output: TensorView<'_>, threshold: f32) -> Result<Vec<Candidate>, String> {
+    let (shape, data) = output;
+    let [1, a, b] = *shape else { return Err(format!("expected [1,4+C,N], got {shape:?}")) };
+    if data.len() != a * b || a.min(b) <= 4 {
+        return Err(format!("expected [1,4+C,N], got {shape:?}"));
+    }
+    // Channels-first is what Ultralytics exports; a transposed export has more rows than columns.
+    let channels_first = a < b;
+    let (n, width) = if channels_first { (b, a) } else { (a, b) };
+    let at = |i: usize, c: usize| if channels_first { data[c * n + i] } else { data[i * width + c] };
+    let mut candidates = Vec::new();
+    for i in 0..n {
+        for c in 4..width {
+            let score = at(i, c);
+            if score > threshold {
+                candidates.push(Candidate {
+                    xyxy: cxcywh(at(i, 0), at(i, 1), at(i, 2), at(i, 3)),
+                    score,
+                    class_id: c - 4,
+                });
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+/// Decodes a raw YOLOX `[1,N,5+C]` head output for a square input of `input_size` (strides 8, 16, 32).
+pub fn decode_yolox(
+    output: TensorView<'_>,
+    input_size: u32,
+    threshold: f32,
+) -> Result<Vec<Candidate>, String> {
+    let (shape, data) = output;
+    let [1, n, width] = *shape else { return Err(format!("expected [1,N,5+C], got {shape:?}")) };
+    let grids: Vec<(u32, usize)> =
+        [8u32, 16, 32].iter().map(|&s| (s, strides_cells(input_size, s).0)).collect();
+    let expected: usize = grids.iter().map(|(_, side)| side * side).sum();
+    if width <= 5 || n != expected || data.len() != n * width {
+        return Err(format!("expected [1,{expected},5+C] for input {input_size}, got {shape:?}"));
+    }
+    let mut candidates = Vec::new();
+    let mut rows = data.chunks_exact(width);
+    for (stride, side) in grids {
+        let s = stride as f32;
+        for cell in 0..side * side {
+            let Some(row) = rows.next() else { break };
+            let objectness = row[4];
+            if objectness <= threshold {
+                continue;
+            }
+            let (gy, gx) = ((cell / side) as f32, (cell % side) as f32);
+            let (cx, cy) = ((row[0] + gx) * s, (row[1] + gy) * s);
+            let (w, h) = (row[2].exp() * s, row[3].exp() * s);
+            for (class_id, &cls) in row[5..].iter().enumerate() {
+                let score = objectness * cls;
+                if score > threshold {
+                    candidates.push(Candidate { xyxy: cxcywh(cx, cy, w, h), score, class_id });
+                }
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let area = |r: &[f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    let union = area(a) + area(b) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// Class-wise greedy non-maximum suppression: within each class, a box is dropped when its IoU with a
+/// higher-scoring kept box exceeds `iou_threshold`. Returns at most `max` boxes, best first.
+pub fn nms(mut candidates: Vec<Candidate>, iou_threshold: f32, max: usize) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Candidate> = Vec::new();
+    for c in candidates {
+        if kept.len() >= max {
+            break;
+        }
+        if kept.iter().all(|k| k.class_id != c.class_id || iou(&k.xyxy, &c.xyxy) <= iou_threshold) {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+/// Bilinear resize of the whole frame to `size`×`size` (no letterbox), then `format`'s normalisation.
+pub(crate) fn preprocess(frame: &Frame, size: u32, format: OutputFormat) -> Result<Vec<f32>, BoxError> {
+    let resized = resize_rgb(frame, None, size, size)?;
+    let s = size as usize;
+    let mut input = vec![0.0f32; 3 * s * s];
+    format.normalise().write_planar(&resized, s, s, &mut input, s, s);
+    Ok(input)
+}
+
+/// A loaded detection node: the model plan for its input size and everything to decode its outputs.
+#[derive(Debug)]
+pub(crate) struct Detector {
+    model: Arc<OnnxModel>,
+    params: DetectParams,
+    class_names: Vec<Arc<str>>,
+}
+
+impl Detector {
+    /// Checks that the model's outputs fit the format and the class list.
+    pub(crate) fn new(model: Arc<OnnxModel>, params: DetectParams) -> Result<Self, String> {
+        let n_classes = classes_in_outputs(params.format, model.output_shapes(), params.input_size)?;
+        let class_names: Vec<Arc<str>> = match &params.classes {
+            Some(names) if names.len() == n_classes => names.iter().map(|n| Arc::from(n.as_str())).collect(),
+            Some(names) => {
+                return Err(format!(
+                    "`classes` lists {} names but the model has {n_classes} classes",
+                    names.len()
+                ));
+            }
+            None if n_classes == COCO_CLASSES.len() => COCO_CLASSES.iter().map(|&n| Arc::from(n)).collect(),
+            None => (0..n_classes).map(|i| Arc::from(format!("class_{i}"))).collect(),
+        };
+        Ok(Self { model, params, class_names })
+    }
+
+    pub(crate) fn class_names(&self) -> &[Arc<str>] {
+        &self.class_names
+    }
+
+    pub(crate) fn input_size(&self) -> u32 {
+        self.params.input_size
+    }
+
+    /// Resizes and normalises `frame` into the model's input tensor.
+    pub(crate) fn preprocess(&self, frame: &Frame) -> Result<Vec<f32>, BoxError> {
+        preprocess(frame, self.params.input_size, self.params.format)
+    }
+
+    /// Runs the model and decodes its outputs into candidates in model-input pixels.
+    pub(crate) fn infer(&self, input: Vec<f32>) -> Result<Vec<Candidate>, BoxError> {
+        let outputs = self.model.run(input)?;
+        let views: Vec<TensorView<'_>> = (0..outputs.len())
+            .map(|i| outputs.get(i).ok_or("a model output is not float32"))
+            .collect::<Result<_, _>>()?;
+        let (size, threshold) = (self.params.input_size, self.params.confidence);
+        let candidates = match (self.params.format, views.as_slice()) {
+            (OutputFormat::NanoDet, all) => decode_nanodet(all, size, threshold),
+            (OutputFormat::YoloV5, [one, ..]) => decode_yolov5(*one, threshold),
+            (OutputFormat::YoloV8, [one, ..]) => decode_yolov8(*one, threshold),
+            (OutputFormat::Yolox, [one, ..]) => decode_yolox(*one, size, threshold),
+            (_, []) => Err("the model produced no output".to_owned()),
+        }?;
+        Ok(candidates)
+    }
+
+    /// NMS, then boxes scaled to the frame and clamped to it.
+    pub(crate) fn finish(&self, candidates: Vec<Candidate>, width: u32, height: u32) -> Vec<Detection> {
+        let size = self.params.input_size as f32;
+        let (sx, sy) = (width as f32 / size, height as f32 / size);
+        let (w, h) = (width as f32, height as f32);
+        // Clamp to the model input before NMS, as NanoDet's own post-processing does.
+        let clamped = candidates
+            .into_iter()
+            .map(|mut c| {
+                c.xyxy = c.xyxy.map(|v| v.clamp(0.0, size));
+                c
+            })
+            .collect();
+        nms(clamped, self.params.iou, self.params.max_detections)
+            .into_iter()
+            .filter_map(|c| {
+                let [x1, y1, x2, y2] = c.xyxy;
+                let xyxy = [
+                    (x1 * sx).clamp(0.0, w),
+                    (y1 * sy).clamp(0.0, h),
+                    (x2 * sx).clamp(0.0, w),
+                    (y2 * sy).clamp(0.0, h),
+                ];
+                let class_name = self.class_names.get(c.class_id)?.clone();
+                let finite = xyxy.iter().all(|v| v.is_finite()) && c.score.is_finite();
+                finite.then_some(Detection {
+                    xyxy,
+                    confidence: c.score,
+                    class_id: c.class_id as u32,
+                    class_name,
+                })
+            })
+            .collect()
+    }
+
+    /// The whole node on one decoded frame.
+    pub(crate) fn run(&self, frame: &Frame) -> Result<Vec<Detection>, BoxError> {
+        let input = self.preprocess(frame)?;
+        let candidates = self.infer(input)?;
+        Ok(self.finish(candidates, frame.width(), frame.height()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: [f32; 4], b: [f32; 4]) -> bool {
+        a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3)
+    }
+
+    #[test]
+    fn yolov8_channels_first_and_transposed() {
+        // [1, 4+3, 10]: anchor 2 is a class-1 box at (100, 50), 20×10. (Real exports have N ≫ 4+C.)
+        let (n, width) = (10, 7);
+        let mut data = vec![0.0f32; n * width];
+        for (c, v) in [100.0, 50.0, 20.0, 10.0, 0.1, 0.9, 0.2].into_iter().enumerate() {
+            data[c * n + 2] = v;
+        }
+        let got = decode_yolov8((&[1, 7, 10], &data), 0.25).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].class_id, got[0].score), (1, 0.9));
+        assert!(close(got[0].xyxy, [90.0, 45.0, 110.0, 55.0]));
+
+        // The transposed export, [1, N, 4+3] with N larger than 4+C.
+        let n = 10;
+        let mut data = vec![0.0f32; n * width];
+        data[3 * width..4 * width].copy_from_slice(&[10.0, 20.0, 4.0, 8.0, 0.0, 0.0, 0.6]);
+        let got = decode_yolov8((&[1, 10, 7], &data), 0.25).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].class_id, got[0].score), (2, 0.6));
+        assert!(close(got[0].xyxy, [8.0, 16.0, 12.0, 24.0]));
+
+        assert!(decode_yolov8((&[1, 7], &data), 0.25).is_err());
+        assert!(decode_yolov8((&[1, 7, 10], &data[..3]), 0.25).is_err());
+    }
+
+    #[test]
+    fn yolov5_multiplies_objectness_and_class_score() {
+        let mut data = vec![0.0f32; 3 * 7];
+        data[7..14].copy_from_slice(&[50.0, 60.0, 10.0, 20.0, 0.8, 0.9, 0.3]);
+        // Objectness below the threshold: skipped whatever the class scores.
+        data[14..21].copy_from_slice(&[5.0, 5.0, 2.0, 2.0, 0.2, 1.0, 1.0]);
+        let got = decode_yolov5((&[1, 3, 7], &data), 0.25).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].class_id, 0);
+        assert!((got[0].score - 0.72).abs() < 1e-6);
+        assert!(close(got[0].xyxy, [45.0, 50.0, 55.0, 70.0]));
+        assert!(decode_yolov5((&[1, 3, 5], &data[..15]), 0.25).is_err());
+    }
+
+    #[test]
+    fn yolox_decodes_grid_offsets_and_log_sizes() {
+        // Input 64: grids 8×8 (stride 8), 4×4 (16), 2×2 (32) = 84 rows of 5+1.
+        let width = 6;
+        let mut data = vec![0.0f32; 84 * width];
+        // Stride 16, row 1, column 2.
+        let row = 64 + 4 + 2;
+        data[row * width..(row + 1) * width].copy_from_slice(&[0.5, 0.5, 2f32.ln(), 0.0, 0.9, 1.0]);
+        let got = decode_yolox((&[1, 84, 6], &data), 64, 0.25).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!((got[0].score - 0.9).abs() < 1e-6);
+        assert!(close(got[0].xyxy, [24.0, 16.0, 56.0, 32.0]), "{:?}", got[0]);
+        assert!(decode_yolox((&[1, 80, 6], &data[..480]), 64, 0.25).is_err());
+    }
+
+    #[test]
+    fn nanodet_decodes_distance_distributions() {
+        // Input 32: strides 8, 16, 32 have 16, 4 and 1 cells; 80 classes, 4×11 bins. Outputs in mixed order.
+        let cells = [16usize, 4, 1];
+        let mut scores: Vec<Vec<f32>> = cells.iter().map(|&n| vec![0.0; n * 80]).collect();
+        let mut boxes: Vec<Vec<f32>> = cells.iter().map(|&n| vec![0.0; n * 44]).collect();
+        // Stride 16, cell 2 = row 1, column 0: a cat (class 15), every side 2 bins away (= 32 px).
+        scores[1][2 * 80 + 15] = 0.9;
+        for side in 0..4 {
+            boxes[1][2 * 44 + side * 11 + 2] = 50.0;
+        }
+        let shapes: Vec<[usize; 3]> = cells.iter().flat_map(|&n| [[1, n, 44], [1, n, 80]]).collect();
+        let views: Vec<TensorView<'_>> = (0..3)
+            .flat_map(|i| [(&shapes[2 * i][..], &boxes[i][..]), (&shapes[2 * i + 1][..], &scores[i][..])])
+            .collect();
+        let got = decode_nanodet(&views, 32, 0.35).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].class_id, got[0].score), (15, 0.9));
+        assert!(close(got[0].xyxy, [-24.0, -8.0, 40.0, 56.0]), "{:?}", got[0]);
+
+        let shape_list: Vec<Vec<usize>> = shapes.iter().map(|s| s.to_vec()).collect();
+        assert_eq!(classes_in_outputs(OutputFormat::NanoDet, &shape_list, 32), Ok(80));
+        assert!(classes_in_outputs(OutputFormat::YoloV5, &shape_list, 32).is_err());
+        assert!(decode_nanodet(&views[..4], 32, 0.35).is_err());
+    }
+
+    #[test]
+    fn nms_is_class_wise_and_bounded() {
+        let c = |xyxy, score, class_id| Candidate { xyxy, score, class_id };
+        let candidates = vec![
+            c([0.0, 0.0, 10.0, 10.0], 0.6, 0),
+            c([1.0, 1.0, 11.0, 11.0], 0.9, 0), // overlaps the first (IoU 0.68): wins
+            c([1.0, 1.0, 11.0, 11.0], 0.5, 1), // same box, other class: kept
+            c([50.0, 50.0, 60.0, 60.0], 0.4, 0), // elsewhere: kept
+        ];
+        let kept = nms(candidates.clone(), 0.5, 100);
+        let scores: Vec<f32> = kept.iter().map(|k| k.score).collect();
+        assert_eq!(scores, [0.9, 0.5, 0.4]);
+        assert_eq!(nms(candidates.clone(), 0.7, 100).len(), 4);
+        assert_eq!(nms(candidates, 0.5, 2).len(), 2);
+    }
+}

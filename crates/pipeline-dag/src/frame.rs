@@ -1,0 +1,181 @@
+//! JPEG decoding and the pixel work every node shares: one decode per frame, resizes, normalisation.
+
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
+use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+use zune_jpeg::JpegDecoder;
+
+use crate::error::DecodeError;
+
+/// A decoded frame: packed 8-bit RGB, row-major, `width * height * 3` bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Frame {
+    /// A frame from packed RGB bytes; `None` if the buffer length is not `width * height * 3` or a side is 0.
+    pub fn from_rgb(width: u32, height: u32, rgb: Vec<u8>) -> Option<Self> {
+        let expected = (width as usize).checked_mul(height as usize)?.checked_mul(3)?;
+        (width > 0 && height > 0 && rgb.len() == expected).then_some(Self { width, height, rgb })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The packed RGB bytes.
+    pub fn rgb(&self) -> &[u8] {
+        &self.rgb
+    }
+}
+
+/// Decodes a JPEG into RGB with zune-jpeg (chosen over jpeg-decoder by benchmark: see `docs/performance.md`).
+///
+/// Grayscale and CMYK/YCCK input are converted to RGB; progressive JPEGs are supported. Frames with more than
+/// `max_pixels` pixels are refused before any pixel is decoded.
+pub fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Frame, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Invalid("empty frame".into()));
+    }
+    let options = DecoderOptions::new_fast()
+        .set_max_width(u16::MAX as usize)
+        .set_max_height(u16::MAX as usize)
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    let (width, height) = match decoder.info() {
+        Some(info) => (u32::from(info.width), u32::from(info.height)),
+        None => return Err(DecodeError::Invalid("no frame header".into())),
+    };
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Invalid(format!("zero-sized image {width}x{height}")));
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(DecodeError::TooLarge { width, height, max_pixels });
+    }
+    let pixels = decoder.decode().map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    let n_pixels = width as usize * height as usize;
+    // zune-jpeg honours the requested RGB output for colour and CMYK input; stay defensive about the
+    // channel count anyway, since a malformed file must never turn into a panic further down.
+    let rgb = match pixels.len() / n_pixels {
+        3 if pixels.len() == n_pixels * 3 => pixels,
+        1 if pixels.len() == n_pixels => pixels.iter().flat_map(|&l| [l, l, l]).collect(),
+        4 if pixels.len() == n_pixels * 4 => {
+            pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()
+        }
+        _ => {
+            return Err(DecodeError::Invalid(format!(
+                "decoder returned {} bytes for a {width}x{height} image",
+                pixels.len()
+            )));
+        }
+    };
+    Ok(Frame { width, height, rgb })
+}
+
+/// A rectangle of the source frame, in pixels (`x + width <= frame width`, same for y).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Crop {
+    pub(crate) x: f64,
+    pub(crate) y: f64,
+    pub(crate) width: f64,
+    pub(crate) height: f64,
+}
+
+/// Resizes `frame` (or a `crop` of it) to `width`×`height` RGB with a bilinear filter.
+///
+/// fast_image_resize's `Convolution(Bilinear)` is Pillow's `BILINEAR` (a triangle filter widened when
+/// downscaling): on the same pixels it matches Pillow to within one level, and Pillow is what the reference
+/// detections were computed with. The OpenCV-style `Interpolation` mode is faster but moved borderline
+/// scores across the threshold.
+pub(crate) fn resize_rgb(
+    frame: &Frame,
+    crop: Option<Crop>,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, String> {
+    if crop.is_none() && frame.width == width && frame.height == height {
+        return Ok(frame.rgb.clone());
+    }
+    let src =
+        fast_image_resize::images::ImageRef::new(frame.width, frame.height, &frame.rgb, PixelType::U8x3)
+            .map_err(|e| e.to_string())?;
+    let mut dst = Image::new(width, height, PixelType::U8x3);
+    let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    if let Some(c) = crop {
+        options = options.crop(c.x, c.y, c.width, c.height);
+    }
+    Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
+    Ok(dst.into_vec())
+}
+
+/// Channel order of a model's input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+/// How 8-bit pixels become the model's floats: `(x - mean[c]) / std[c]`, `c` in the tensor's channel order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Normalise {
+    pub(crate) order: ChannelOrder,
+    pub(crate) mean: [f32; 3],
+    pub(crate) std: [f32; 3],
+}
+
+impl Normalise {
+    /// Writes packed RGB `rgb` (`width`×`height`) into the planar `[3, plane_height, plane_width]` tensor
+    /// `out` at its top-left corner; the rest of `out` is left as it is.
+    pub(crate) fn write_planar(
+        &self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        out: &mut [f32],
+        plane_width: usize,
+        plane_height: usize,
+    ) {
+        let plane = plane_width * plane_height;
+        // Source channel feeding each tensor channel.
+        let src_channel = match self.order {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        for (c, &sc) in src_channel.iter().enumerate() {
+            let scale = 1.0 / self.std[c];
+            let offset = -self.mean[c] * scale;
+            let Some(dst_plane) = out.get_mut(c * plane..(c + 1) * plane) else { return };
+            for (row_src, row_dst) in
+                rgb.chunks_exact(width * 3).take(height).zip(dst_plane.chunks_exact_mut(plane_width))
+            {
+                for (px, d) in row_src.chunks_exact(3).zip(row_dst.iter_mut()) {
+                    *d = f32::from(px[sc]) * scale + offset;
+                }
+            }
+        }
+    }
+
+    /// The value a pixel of grey 127.5 gets in the tensor's first channel: what RapidOCR pads with (0 for
+    /// PP-OCR's normalisation).
+    pub(crate) fn pad_value(&self) -> f32 {
+        (127.5 - self.mean[0]) / self.std[0]
+    }
+}

@@ -1,0 +1,480 @@
+//! The OCR node (`ocr` / `extract_text`): PP-OCRv4 text detection (DBNet) → regions → crops → optional
+//! direction classifier → recognition with greedy CTC → blocks in reading order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stream_protocol::{BBox, OcrOutput, TextBlock};
+
+use crate::definition::Params;
+use crate::error::{BoxError, Problem};
+use crate::frame::{ChannelOrder, Crop, Frame, Normalise, resize_rgb};
+use crate::model::OnnxModel;
+
+/// PP-OCR's normalisation for det, rec and cls: BGR, `(x/255 - 0.5) / 0.5`.
+const PPOCR_NORMALISE: Normalise = Normalise { order: ChannelOrder::Bgr, mean: [127.5; 3], std: [127.5; 3] };
+
+/// Height of the recogniser's input.
+pub(crate) const REC_HEIGHT: u32 = 48;
+/// Input of the direction classifier.
+pub(crate) const CLS_WIDTH: u32 = 192;
+
+/// The OCR node's parameters (see `docs/pipelines.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OcrParams {
+    pub(crate) det_model: PathBuf,
+    pub(crate) rec_model: PathBuf,
+    pub(crate) cls_model: PathBuf,
+    pub(crate) keys: Option<PathBuf>,
+    pub(crate) use_cls: bool,
+    pub(crate) det_width: u32,
+    pub(crate) det_height: u32,
+    pub(crate) det_threshold: f32,
+    pub(crate) box_threshold: f32,
+    pub(crate) unclip_ratio: f32,
+    pub(crate) min_box_size: f32,
+    pub(crate) min_text_confidence: f32,
+    pub(crate) max_blocks: usize,
+    pub(crate) rec_widths: Vec<u32>,
+}
+
+impl OcrParams {
+    pub(crate) fn parse(mut p: Params<'_>) -> Result<Self, Problem> {
+        let path = |s: Option<String>, default: &str| PathBuf::from(s.unwrap_or_else(|| default.to_owned()));
+        let det_model = path(p.string("det_model")?, "ch_PP-OCRv4_det_infer.onnx");
+        let rec_model = path(p.string("rec_model")?, "ch_PP-OCRv4_rec_infer.onnx");
+        let cls_model = path(p.string("cls_model")?, "ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        let keys = p.string("keys")?.map(PathBuf::from);
+        let use_cls = p.bool("use_cls", false)?;
+        let det_width = p.u32_in("det_width", 640, 32, 4096)?;
+        let det_height = p.u32_in("det_height", 480, 32, 4096)?;
+        for (name, v) in [("det_width", det_width), ("det_height", det_height)] {
+            if v % 32 != 0 {
+                return Err(Problem::BadParam {
+                    param: name.into(),
+                    reason: format!("{v} is not a multiple of 32"),
+                });
+            }
+        }
+        let det_threshold = p.f32_in("det_threshold", 0.3, 0.0, 1.0)?;
+        let box_threshold = p.f32_in("box_threshold", 0.5, 0.0, 1.0)?;
+        let unclip_ratio = p.f32_in("unclip_ratio", 1.6, 0.0, 10.0)?;
+        let min_box_size = p.f32_in("min_box_size", 3.0, 0.0, 1000.0)?;
+        let min_text_confidence = p.f32_in("min_text_confidence", 0.5, 0.0, 1.0)?;
+        let max_blocks = p.u32_in("max_blocks", 100, 1, 10_000)? as usize;
+        let mut rec_widths = p.u32s("rec_widths")?.unwrap_or_else(|| vec![320, 480, 640, 960, 1280]);
+        rec_widths.sort_unstable();
+        rec_widths.dedup();
+        if let Some(&bad) = rec_widths.iter().find(|&&w| w % 8 != 0 || !(32..=4096).contains(&w)) {
+            return Err(Problem::BadParam {
+                param: "rec_widths".into(),
+                reason: format!("{bad} is not a multiple of 8 in 32..=4096"),
+            });
+        }
+        p.finish()?;
+        Ok(Self {
+            det_model,
+            rec_model,
+            cls_model,
+            keys,
+            use_cls,
+            det_width,
+            det_height,
+            det_threshold,
+            box_threshold,
+            unclip_ratio,
+            min_box_size,
+            min_text_confidence,
+            max_blocks,
+            rec_widths,
+        })
+    }
+}
+
+/// A text region found by the detector, in source-frame pixels (`x0 < x1`, `y0 < y1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Region {
+    pub(crate) x0: f32,
+    pub(crate) y0: f32,
+    pub(crate) x1: f32,
+    pub(crate) y1: f32,
+}
+
+/// DB post-processing on a probability map of `width`×`height` whose valid part is `valid_w`×`valid_h`:
+/// threshold, 8-connected components, box score, unclip; regions scaled by `1/scale` into the frame and
+/// clamped to `frame_w`×`frame_h`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn regions_from_map(
+    map: &[f32],
+    width: usize,
+    valid_w: usize,
+    valid_h: usize,
+    scale: f32,
+    frame_w: u32,
+    frame_h: u32,
+    params: &OcrParams,
+) -> Vec<Region> {
+    let mut labels = vec![false; valid_w * valid_h];
+    let on = |x: usize, y: usize| map[y * width + x] > params.det_threshold;
+    let mut regions = Vec::new();
+    let mut stack = Vec::new();
+    for y in 0..valid_h {
+        for x in 0..valid_w {
+            if labels[y * valid_w + x] || !on(x, y) {
+                continue;
+            }
+            // Flood fill one component, tracking its bounding box and the probabilities inside it.
+            let (mut x0, mut y0, mut x1, mut y1) = (x, y, x, y);
+            let (mut sum, mut count) = (0.0f32, 0usize);
+            labels[y * valid_w + x] = true;
+            stack.push((x, y));
+            while let Some((cx, cy)) = stack.pop() {
+                x0 = x0.min(cx);
+                x1 = x1.max(cx);
+                y0 = y0.min(cy);
+                y1 = y1.max(cy);
+                sum += map[cy * width + cx];
+                count += 1;
+                for ny in cy.saturating_sub(1)..=(cy + 1).min(valid_h - 1) {
+                    for nx in cx.saturating_sub(1)..=(cx + 1).min(valid_w - 1) {
+                        if !labels[ny * valid_w + nx] && on(nx, ny) {
+                            labels[ny * valid_w + nx] = true;
+                            stack.push((nx, ny));
+                        }
+                    }
+                }
+            }
+            // OpenCV measures a contour between pixel centres: a one-pixel-wide component has width 0.
+            let (w, h) = ((x1 - x0) as f32, (y1 - y0) as f32);
+            if w.min(h) < params.min_box_size {
+                continue;
+            }
+            // The region's score is the mean probability inside its outline (DB's "slow" score mode). The
+            // mean over the bounding box ("fast" mode) would punish slightly tilted lines, whose axis-aligned
+            // box is mostly background.
+            let score = sum / count as f32;
+            if score < params.box_threshold {
+                continue;
+            }
+            // Unclip: offset the rectangle outwards by area·ratio/perimeter (pyclipper does this on the
+            // polygon; on an axis-aligned rectangle it is the same distance on every side).
+            let d = w * h * params.unclip_ratio / (2.0 * (w + h));
+            let (ew, eh) = (w + 2.0 * d, h + 2.0 * d);
+            if ew.min(eh) < params.min_box_size + 2.0 {
+                continue;
+            }
+            let to_frame = |v: f32, max: u32| (v / scale).clamp(0.0, max as f32);
+            let region = Region {
+                x0: to_frame(x0 as f32 - d, frame_w),
+                y0: to_frame(y0 as f32 - d, frame_h),
+                x1: to_frame(x1 as f32 + d, frame_w),
+                y1: to_frame(y1 as f32 + d, frame_h),
+            };
+            if region.x1 - region.x0 >= 1.0 && region.y1 - region.y0 >= 1.0 {
+                regions.push(region);
+            }
+        }
+    }
+    regions
+}
+
+/// Greedy CTC over `[T, C]` class probabilities: argmax per step, collapse repeats, drop blanks (index 0).
+/// Returns the text and the mean probability of the kept characters (0 for empty text).
+pub(crate) fn ctc_greedy(probs: &[f32], n_classes: usize, charset: &[String]) -> (String, f32) {
+    let mut text = String::new();
+    let (mut sum, mut kept) = (0.0f32, 0usize);
+    let mut previous = 0usize;
+    for step in probs.chunks_exact(n_classes) {
+        let (best, p) = step
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |acc, (i, p)| if p > acc.1 { (i, p) } else { acc });
+        if best != 0
+            && best != previous
+            && let Some(c) = charset.get(best)
+        {
+            text.push_str(c);
+            sum += p;
+            kept += 1;
+        }
+        previous = best;
+    }
+    (text, if kept > 0 { sum / kept as f32 } else { 0.0 })
+}
+
+/// Orders blocks top to bottom, left to right: a block joins the current line when its vertical centre falls
+/// inside the line's first block; lines are joined with `\n`, blocks of one line with a space.
+pub(crate) fn reading_order(mut blocks: Vec<TextBlock>) -> OcrOutput {
+    blocks.sort_by_key(|b| (b.bbox.y, b.bbox.x));
+    let mut lines: Vec<Vec<TextBlock>> = Vec::new();
+    for block in blocks {
+        let centre = block.bbox.y + block.bbox.height / 2;
+        match lines.last_mut() {
+            Some(line)
+                if line.first().is_some_and(|f| centre >= f.bbox.y && centre <= f.bbox.y + f.bbox.height) =>
+            {
+                line.push(block);
+            }
+            _ => lines.push(vec![block]),
+        }
+    }
+    let mut text = String::new();
+    let mut ordered = Vec::new();
+    for mut line in lines {
+        line.sort_by_key(|b| b.bbox.x);
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&line.iter().map(|b| b.text.as_str()).collect::<Vec<_>>().join(" "));
+        ordered.extend(line);
+    }
+    OcrOutput { text, blocks: ordered }
+}
+
+/// A loaded OCR node: det plan, one rec plan per width bucket, optional cls plan, the character list.
+#[derive(Debug)]
+pub(crate) struct OcrEngine {
+    det: Arc<OnnxModel>,
+    /// `(width, plan)`, ascending.
+    rec: Vec<(u32, Arc<OnnxModel>)>,
+    cls: Option<Arc<OnnxModel>>,
+    /// Index 0 is the CTC blank; then the keys; then the space.
+    charset: Vec<String>,
+    params: OcrParams,
+}
+
+impl OcrEngine {
+    pub(crate) fn new(
+        det: Arc<OnnxModel>,
+        rec: Vec<(u32, Arc<OnnxModel>)>,
+        cls: Option<Arc<OnnxModel>>,
+        keys: Vec<String>,
+        params: OcrParams,
+    ) -> Result<Self, String> {
+        let mut charset = Vec::with_capacity(keys.len() + 2);
+        charset.push(String::new());
+        charset.extend(keys);
+        charset.push(" ".to_owned());
+        for (width, plan) in &rec {
+            match plan.output_shapes() {
+                [s] if s.len() == 3 && s[2] == charset.len() => {}
+                other => {
+                    return Err(format!(
+                        "rec output at width {width} is {other:?}, expected [1,T,{}] (blank + {} keys + space)",
+                        charset.len(),
+                        charset.len() - 2
+                    ));
+                }
+            }
+        }
+        match det.output_shapes() {
+            [s] if s.len() == 4 && s[1] == 1 => {}
+            other => return Err(format!("det output is {other:?}, expected [1,1,H,W]")),
+        }
+        if let Some(cls) = &cls
+            && !matches!(cls.output_shapes(), [s] if s.last() == Some(&2))
+        {
+            return Err(format!("cls output is {:?}, expected [1,2]", cls.output_shapes()));
+        }
+        Ok(Self { det, rec, cls, charset, params })
+    }
+
+    pub(crate) fn det_size(&self) -> (u32, u32) {
+        (self.params.det_width, self.params.det_height)
+    }
+
+    /// Text detection: the frame fitted into the det input (aspect kept, top-left, grey padding).
+    pub(crate) fn detect_regions(&self, frame: &Frame) -> Result<Vec<Region>, BoxError> {
+        let (dw, dh) = (self.params.det_width, self.params.det_height);
+        let scale = (dw as f32 / frame.width() as f32).min(dh as f32 / frame.height() as f32);
+        let nw = ((frame.width() as f32 * scale).round() as u32).clamp(1, dw);
+        let nh = ((frame.height() as f32 * scale).round() as u32).clamp(1, dh);
+        let resized = resize_rgb(frame, None, nw, nh)?;
+        let (dw, dh) = (dw as usize, dh as usize);
+        let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * dw * dh];
+        PPOCR_NORMALISE.write_planar(&resized, nw as usize, nh as usize, &mut input, dw, dh);
+        let outputs = self.det.run(input)?;
+        let (_, map) = outputs.get(0).ok_or("det produced no float32 output")?;
+        if map.len() != dw * dh {
+            return Err(format!("det output has {} values, expected {}", map.len(), dw * dh).into());
+        }
+        // Scale factors per axis, from the rounded resize, so regions map back exactly.
+        let scale = nw as f32 / frame.width() as f32;
+        let mut regions = regions_from_map(
+            map,
+            dw,
+            nw as usize,
+            nh as usize,
+            scale,
+            frame.width(),
+            frame.height(),
+            &self.params,
+        );
+        regions.truncate(self.params.max_blocks);
+        Ok(regions)
+    }
+
+    /// The crop of `region` resized to height 48 (aspect kept, at most the widest bucket); tall crops
+    /// (height ≥ 1.5 × width) are turned 90° anticlockwise first, as RapidOCR does. Returns RGB and width.
+    fn crop(&self, frame: &Frame, r: Region) -> Result<(Vec<u8>, u32), BoxError> {
+        let (cw, ch) = (r.x1 - r.x0, r.y1 - r.y0);
+        let crop =
+            Crop { x: f64::from(r.x0), y: f64::from(r.y0), width: f64::from(cw), height: f64::from(ch) };
+        let max_w = self.rec.last().map_or(320, |(w, _)| *w);
+        let target_w =
+            |long: f32, short: f32| ((REC_HEIGHT as f32 * long / short).ceil() as u32).clamp(1, max_w);
+        if ch >= 1.5 * cw {
+            let w = target_w(ch, cw);
+            // Resize to (48 × w) un-rotated, then rotate: rows become columns.
+            let small = resize_rgb(frame, Some(crop), REC_HEIGHT, w)?;
+            let (sw, sh) = (REC_HEIGHT as usize, w as usize);
+            let mut rotated = vec![0u8; small.len()];
+            // Anticlockwise: destination (x, y) = source (sw - 1 - y, x); destination is sh wide, sw high.
+            for y in 0..sw {
+                for x in 0..sh {
+                    let src = (x * sw + (sw - 1 - y)) * 3;
+                    let dst = (y * sh + x) * 3;
+                    rotated[dst..dst + 3].copy_from_slice(&small[src..src + 3]);
+                }
+            }
+            Ok((rotated, w))
+        } else {
+            let w = target_w(cw, ch);
+            Ok((resize_rgb(frame, Some(crop), w, REC_HEIGHT)?, w))
+        }
+    }
+
+    /// True when the direction classifier says the crop is upside down (180° with probability > 0.9).
+    fn upside_down(&self, cls: &OnnxModel, rgb: &[u8], width: u32) -> Result<bool, BoxError> {
+        let w = width.min(CLS_WIDTH);
+        let small = Frame::from_rgb(width, REC_HEIGHT, rgb.to_vec()).ok_or("bad crop buffer")?;
+        let resized = resize_rgb(&small, None, w, REC_HEIGHT)?;
+        let (cw, h) = (CLS_WIDTH as usize, REC_HEIGHT as usize);
+        let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * cw * h];
+        PPOCR_NORMALISE.write_planar(&resized, w as usize, h, &mut input, cw, h);
+        let outputs = cls.run(input)?;
+        let (_, p) = outputs.get(0).ok_or("cls produced no float32 output")?;
+        Ok(matches!(p, [p0, p180] if p180 > p0 && *p180 > 0.9))
+    }
+
+    /// Recognises one crop (RGB, height 48, `width` wide) with the smallest bucket that fits.
+    fn recognise(&self, rgb: &[u8], width: u32) -> Result<(String, f32), BoxError> {
+        let (bucket, plan) =
+            self.rec.iter().find(|(w, _)| *w >= width).or(self.rec.last()).ok_or("no recognition plan")?;
+        let (bw, h) = (*bucket as usize, REC_HEIGHT as usize);
+        let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * bw * h];
+        PPOCR_NORMALISE.write_planar(rgb, (width as usize).min(bw), h, &mut input, bw, h);
+        let outputs = plan.run(input)?;
+        let (shape, probs) = outputs.get(0).ok_or("rec produced no float32 output")?;
+        let n_classes = shape.last().copied().unwrap_or(0);
+        if n_classes != self.charset.len() {
+            return Err(format!("rec output {shape:?} does not fit {} characters", self.charset.len()).into());
+        }
+        Ok(ctc_greedy(probs, n_classes, &self.charset))
+    }
+
+    /// The whole node on one decoded frame.
+    pub(crate) fn run(&self, frame: &Frame) -> Result<OcrOutput, BoxError> {
+        let regions = self.detect_regions(frame)?;
+        let mut blocks = Vec::with_capacity(regions.len());
+        for region in regions {
+            let (mut rgb, width) = self.crop(frame, region)?;
+            if let Some(cls) = &self.cls
+                && self.upside_down(cls, &rgb, width)?
+            {
+                // 180°: reverse the pixel order.
+                let pixels: Vec<[u8; 3]> = rgb.chunks_exact(3).rev().map(|p| [p[0], p[1], p[2]]).collect();
+                rgb = pixels.concat();
+            }
+            let (text, confidence) = self.recognise(&rgb, width)?;
+            let text = text.trim().to_owned();
+            if text.is_empty() || confidence < self.params.min_text_confidence {
+                continue;
+            }
+            let bbox = BBox {
+                x: region.x0.floor() as u32,
+                y: region.y0.floor() as u32,
+                width: (region.x1.ceil() - region.x0.floor()) as u32,
+                height: (region.y1.ceil() - region.y0.floor()) as u32,
+            };
+            blocks.push(TextBlock { text, confidence, bbox });
+        }
+        Ok(reading_order(blocks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::Params;
+
+    fn params() -> OcrParams {
+        OcrParams::parse(Params::new(&serde_json::Map::new())).unwrap()
+    }
+
+    #[test]
+    fn greedy_ctc_collapses_repeats_and_drops_blanks() {
+        let charset: Vec<String> = ["", "a", "b", " "].iter().map(|s| s.to_string()).collect();
+        let step = |i: usize, p: f32| {
+            let mut row = vec![(1.0 - p) / 3.0; 4];
+            row[i] = p;
+            row
+        };
+        // a a _ a b b _ → "aab"
+        let probs: Vec<f32> = [(1, 0.9), (1, 0.8), (0, 0.9), (1, 0.7), (2, 0.6), (2, 0.9), (0, 0.9)]
+            .into_iter()
+            .flat_map(|(i, p)| step(i, p))
+            .collect();
+        let (text, confidence) = ctc_greedy(&probs, 4, &charset);
+        assert_eq!(text, "aab");
+        assert!((confidence - (0.9 + 0.7 + 0.6) / 3.0).abs() < 1e-6);
+        assert_eq!(ctc_greedy(&step(0, 0.9), 4, &charset), (String::new(), 0.0));
+    }
+
+    #[test]
+    fn blocks_are_read_top_to_bottom_then_left_to_right() {
+        let block = |text: &str, x, y| TextBlock {
+            text: text.into(),
+            confidence: 0.9,
+            bbox: BBox { x, y, width: 40, height: 20 },
+        };
+        let out = reading_order(vec![
+            block("world", 100, 12),
+            block("second", 10, 50),
+            block("hello", 10, 10),
+            block("line", 100, 52),
+        ]);
+        assert_eq!(out.text, "hello world\nsecond line");
+        let order: Vec<&str> = out.blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(order, ["hello", "world", "second", "line"]);
+        assert_eq!(reading_order(Vec::new()).text, "");
+    }
+
+    #[test]
+    fn regions_are_thresholded_scored_and_unclipped() {
+        // A 40×20 map, valid part 40×20, with one strong 20×5 blob and one weak one.
+        let (w, h) = (40usize, 20usize);
+        let mut map = vec![0.0f32; w * h];
+        for y in 5..10 {
+            for x in 5..25 {
+                map[y * w + x] = 0.9;
+            }
+        }
+        for y in 14..18 {
+            for x in 30..38 {
+                map[y * w + x] = 0.35; // above the 0.3 threshold, below the 0.5 box score
+            }
+        }
+        let regions = regions_from_map(&map, w, w, h, 0.5, 80, 40, &params());
+        assert_eq!(regions.len(), 1);
+        // Contour 19×4 → d = 19·4·1.6 / (2·23) ≈ 2.643; then ×2 into the frame.
+        let d = 19.0 * 4.0 * 1.6 / 46.0;
+        let r = regions[0];
+        let expected = [(5.0 - d) * 2.0, (5.0 - d) * 2.0, (24.0 + d) * 2.0, (9.0 + d) * 2.0];
+        for (got, want) in [r.x0, r.y0, r.x1, r.y1].into_iter().zip(expected) {
+            assert!((got - want).abs() < 1e-3, "{r:?} vs {expected:?}");
+        }
+        assert!(regions_from_map(&vec![0.1; w * h], w, w, h, 1.0, 40, 20, &params()).is_empty());
+    }
+}

@@ -1,0 +1,508 @@
+//! The registry: loads and validates every definition, loads each model once, runs pipelines on frames.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stream_protocol::{Detection, FrameResult, ImageSize, OcrOutput};
+
+use crate::definition::{self, NodeKind, Params, PipelineDef, Structure};
+use crate::detect::{DetectParams, Detector};
+use crate::error::{BoxError, LoadError, PipelineError, Problem};
+use crate::frame::{Frame, decode_jpeg};
+use crate::model::{OnnxModel, ParsedModel, Threads};
+use crate::ocr::{OcrEngine, OcrParams, REC_HEIGHT};
+
+/// The definitions shipped inside the crate: `(file name, JSON)`.
+const BUILTINS: [(&str, &str); 3] = [
+    ("yolo.json", include_str!("../pipelines/yolo.json")),
+    ("ocr.json", include_str!("../pipelines/ocr.json")),
+    ("yolo_ocr.json", include_str!("../pipelines/yolo_ocr.json")),
+];
+
+/// How to load the registry. Build it with [`RegistryConfig::new`], then change the fields you need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegistryConfig {
+    /// Directory that relative model paths in node params are resolved against (the project ships
+    /// `fixtures/models`).
+    pub models_dir: PathBuf,
+    /// Optional directory of user pipelines: every `*.json` file in it (not recursive) holds one definition.
+    /// Default: none.
+    pub pipelines_dir: Option<PathBuf>,
+    /// Whether the built-in `yolo`, `ocr` and `yolo_ocr` are loaded. Default: true.
+    pub include_builtins: bool,
+    /// Threads for tract's matrix kernels per model run. 1 runs each model on the calling thread; more
+    /// starts one shared pool of that many threads. Default: 1 (the server runs several frames at once;
+    /// see `docs/performance.md` for the latency trade-off).
+    pub inference_threads: usize,
+    /// Largest frame accepted, in pixels (width × height), checked on the JPEG header before decoding.
+    /// Default: 40 000 000, the server's `STREAM_MAX_PIXELS` default.
+    pub max_pixels: u64,
+    /// Whether independent nodes of a pipeline (detection and OCR in `yolo_ocr`) run concurrently.
+    /// Default: true.
+    pub parallel_branches: bool,
+}
+
+impl RegistryConfig {
+    /// The defaults documented on each field, with models in `models_dir`.
+    pub fn new(models_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            models_dir: models_dir.into(),
+            pipelines_dir: None,
+            include_builtins: true,
+            inference_threads: 1,
+            max_pixels: 40_000_000,
+            parallel_branches: true,
+        }
+    }
+}
+
+/// A pipeline's id and display name, as listed by [`PipelineRegistry::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipelineSummary {
+    /// The id clients pass as `pipeline_id`.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+}
+
+/// Width and height of a model's input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InputSize {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// One node of a pipeline, as described by [`PipelineRegistry::info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeInfo {
+    /// The node's id.
+    pub id: String,
+    /// Its `plugin_id`.
+    pub plugin_id: String,
+    /// Its `tool_id`.
+    pub tool_id: String,
+    /// The class names a detection node can report (empty for other nodes).
+    pub class_names: Vec<String>,
+    /// The input size of the node's (first) model: the detector's, or the OCR text detector's.
+    pub input_size: InputSize,
+}
+
+/// What a UI needs to know about a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipelineInfo {
+    /// The id.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Number of nodes.
+    pub node_count: usize,
+    /// Number of edges.
+    pub edge_count: usize,
+    /// The entry nodes, as defined.
+    pub entry_nodes: Vec<String>,
+    /// The output nodes, as defined.
+    pub output_nodes: Vec<String>,
+    /// Class names of the pipeline's detection output node (empty without one).
+    pub class_names: Vec<String>,
+    /// Input size of the detection output node's model, else of the first node's model.
+    pub model_input_size: InputSize,
+    /// Every node, in definition order.
+    pub nodes: Vec<NodeInfo>,
+}
+
+#[derive(Debug)]
+enum NodeOp {
+    Detect(Arc<Detector>),
+    Ocr(Arc<OcrEngine>),
+}
+
+#[derive(Debug)]
+struct Node {
+    id: Arc<str>,
+    is_output: bool,
+    op: NodeOp,
+}
+
+enum NodeOutput {
+    Detections(Vec<Detection>),
+    Ocr(OcrOutput),
+}
+
+#[derive(Debug)]
+struct Pipeline {
+    info: PipelineInfo,
+    nodes: Vec<Node>,
+    levels: Vec<Vec<usize>>,
+}
+
+/// Every loaded pipeline, ready to run. `Send + Sync`: share it (e.g. in an `Arc`) and call
+/// [`PipelineRegistry::run_on_frame`] from as many threads as you like.
+#[derive(Debug)]
+pub struct PipelineRegistry {
+    pipelines: HashMap<String, Pipeline>,
+    threads: Threads,
+    max_pixels: u64,
+    parallel_branches: bool,
+}
+
+/// A definition that passed every check that needs no model.
+struct Checked {
+    file: String,
+    def: PipelineDef,
+    structure: Structure,
+    params: Vec<NodeParams>,
+}
+
+enum NodeParams {
+    Detect(DetectParams),
+    Ocr(OcrParams),
+}
+
+/// Loads each model file once and each (file, input shape) plan once, shared by every node that uses it.
+struct ModelStore<'a> {
+    models_dir: &'a Path,
+    threads: &'a Threads,
+    parsed: HashMap<PathBuf, Arc<ParsedModel>>,
+    plans: HashMap<(PathBuf, [usize; 4]), Arc<OnnxModel>>,
+    detectors: Vec<(DetectParams, Arc<Detector>)>,
+    ocr_engines: Vec<(OcrParams, Arc<OcrEngine>)>,
+}
+
+impl ModelStore<'_> {
+    fn resolve(&self, path: &Path) -> PathBuf {
+        self.models_dir.join(path)
+    }
+
+    fn parsed(&mut self, path: &Path) -> Result<Arc<ParsedModel>, BoxError> {
+        if let Some(parsed) = self.parsed.get(path) {
+            return Ok(Arc::clone(parsed));
+        }
+        let parsed = Arc::new(ParsedModel::load(path)?);
+        self.parsed.insert(path.to_owned(), Arc::clone(&parsed));
+        Ok(parsed)
+    }
+
+    fn plan(&mut self, path: &Path, shape: [usize; 4]) -> Result<Arc<OnnxModel>, BoxError> {
+        let key = (path.to_owned(), shape);
+        if let Some(plan) = self.plans.get(&key) {
+            return Ok(Arc::clone(plan));
+        }
+        let plan = Arc::new(self.parsed(path)?.plan(shape, self.threads)?);
+        self.plans.insert(key, Arc::clone(&plan));
+        Ok(plan)
+    }
+
+    fn detector(&mut self, params: &DetectParams) -> Result<Arc<Detector>, (PathBuf, BoxError)> {
+        if let Some((_, d)) = self.detectors.iter().find(|(p, _)| p == params) {
+            return Ok(Arc::clone(d));
+        }
+        let path = self.resolve(&params.model);
+        let s = params.input_size as usize;
+        let plan = self.plan(&path, [1, 3, s, s]).map_err(|e| (path.clone(), e))?;
+        let detector = Arc::new(Detector::new(plan, params.clone()).map_err(|e| (path, e.into()))?);
+        self.detectors.push((params.clone(), Arc::clone(&detector)));
+        Ok(detector)
+    }
+
+    fn ocr(&mut self, params: &OcrParams) -> Result<Arc<OcrEngine>, (PathBuf, BoxError)> {
+        if let Some((_, e)) = self.ocr_engines.iter().find(|(p, _)| p == params) {
+            return Ok(Arc::clone(e));
+        }
+        let det_path = self.resolve(&params.det_model);
+        let det_shape = [1, 3, params.det_height as usize, params.det_width as usize];
+        let det = self.plan(&det_path, det_shape).map_err(|e| (det_path.clone(), e))?;
+        let rec_path = self.resolve(&params.rec_model);
+        let mut rec = Vec::with_capacity(params.rec_widths.len());
+        for &w in &params.rec_widths {
+            let plan = self
+                .plan(&rec_path, [1, 3, REC_HEIGHT as usize, w as usize])
+                .map_err(|e| (rec_path.clone(), e))?;
+            rec.push((w, plan));
+        }
+        let cls = if params.use_cls {
+            let cls_path = self.resolve(&params.cls_model);
+            let shape = [1, 3, REC_HEIGHT as usize, crate::ocr::CLS_WIDTH as usize];
+            Some(self.plan(&cls_path, shape).map_err(|e| (cls_path.clone(), e))?)
+        } else {
+            None
+        };
+        let keys = match &params.keys {
+            Some(keys) => {
+                let path = self.resolve(keys);
+                let text = std::fs::read_to_string(&path).map_err(|e| (path.clone(), e.into()))?;
+                text.lines().map(str::to_owned).collect()
+            }
+            None => {
+                let parsed = self.parsed(&rec_path).map_err(|e| (rec_path.clone(), e))?;
+                match parsed.metadata.iter().find(|(k, _)| k == "character") {
+                    Some((_, list)) => list.lines().map(str::to_owned).collect(),
+                    None => {
+                        // No list in the model: fall back to the keys file shipped beside it.
+                        let path = self.resolve(Path::new("ppocr_keys_v1.txt"));
+                        let text = std::fs::read_to_string(&path).map_err(|e| (path.clone(), e.into()))?;
+                        text.lines().map(str::to_owned).collect()
+                    }
+                }
+            }
+        };
+        let engine = Arc::new(
+            OcrEngine::new(det, rec, cls, keys, params.clone()).map_err(|e| (rec_path.clone(), e.into()))?,
+        );
+        self.ocr_engines.push((params.clone(), Arc::clone(&engine)));
+        Ok(engine)
+    }
+}
+
+fn check(file: &str, text: &str, models_dir: &Path) -> Result<Checked, LoadError> {
+    let def: PipelineDef =
+        serde_json::from_str(text).map_err(|source| LoadError::Parse { file: file.to_owned(), source })?;
+    let invalid = |node: Option<String>, problem: Problem| LoadError::Invalid {
+        file: file.to_owned(),
+        pipeline: def.id.clone(),
+        node,
+        problem: Box::new(problem),
+    };
+    let structure = definition::check_structure(&def).map_err(|(node, problem)| invalid(node, problem))?;
+    let mut params = Vec::with_capacity(def.nodes.len());
+    for (node, kind) in def.nodes.iter().zip(&structure.kinds) {
+        let at = |problem| invalid(Some(node.id.clone()), problem);
+        let p = Params::new(&node.params);
+        let (parsed, files) = match kind {
+            NodeKind::Detect => {
+                let d = DetectParams::parse(p).map_err(at)?;
+                let files = vec![d.model.clone()];
+                (NodeParams::Detect(d), files)
+            }
+            NodeKind::Ocr => {
+                let o = OcrParams::parse(p).map_err(at)?;
+                let mut files = vec![o.det_model.clone(), o.rec_model.clone()];
+                files.extend(o.use_cls.then(|| o.cls_model.clone()));
+                files.extend(o.keys.clone());
+                (NodeParams::Ocr(o), files)
+            }
+        };
+        for f in files {
+            let path = models_dir.join(f);
+            if !path.is_file() {
+                return Err(at(Problem::MissingModel { path }));
+            }
+        }
+        params.push(parsed);
+    }
+    Ok(Checked { file: file.to_owned(), def, structure, params })
+}
+
+fn read_dir_definitions(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| LoadError::Io { path, source }
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().is_some_and(|e| e == "json") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect()
+}
+
+impl PipelineRegistry {
+    /// Loads the built-ins and the user pipelines, validates every definition (all of them, before any
+    /// model is loaded), then loads and optimises each model once per input shape.
+    pub fn load(config: &RegistryConfig) -> Result<Self, LoadError> {
+        let threads = Threads::new(config.inference_threads).map_err(LoadError::ThreadPool)?;
+        let mut sources: Vec<(String, String)> = Vec::new();
+        if config.include_builtins {
+            sources
+                .extend(BUILTINS.iter().map(|(name, text)| (format!("built-in {name}"), (*text).to_owned())));
+        }
+        if let Some(dir) = &config.pipelines_dir {
+            sources.extend(read_dir_definitions(dir)?);
+        }
+
+        let mut checked: Vec<Checked> = Vec::with_capacity(sources.len());
+        for (file, text) in &sources {
+            let c = check(file, text, &config.models_dir)?;
+            if let Some(first) = checked.iter().find(|other| other.def.id == c.def.id) {
+                return Err(LoadError::Invalid {
+                    file: c.file,
+                    pipeline: c.def.id,
+                    node: None,
+                    problem: Box::new(Problem::DuplicatePipeline { other_file: first.file.clone() }),
+                });
+            }
+            checked.push(c);
+        }
+
+        let mut store = ModelStore {
+            models_dir: &config.models_dir,
+            threads: &threads,
+            parsed: HashMap::new(),
+            plans: HashMap::new(),
+            detectors: Vec::new(),
+            ocr_engines: Vec::new(),
+        };
+        let mut pipelines = HashMap::with_capacity(checked.len());
+        for c in checked {
+            let mut nodes = Vec::with_capacity(c.def.nodes.len());
+            let mut node_infos = Vec::with_capacity(c.def.nodes.len());
+            for ((node, params), &is_output) in c.def.nodes.iter().zip(&c.params).zip(&c.structure.is_output)
+            {
+                let model_error = |(path, source): (PathBuf, BoxError)| LoadError::Model {
+                    file: c.file.clone(),
+                    pipeline: c.def.id.clone(),
+                    node: node.id.clone(),
+                    path,
+                    source,
+                };
+                let (op, class_names, input_size) = match params {
+                    NodeParams::Detect(p) => {
+                        let d = store.detector(p).map_err(model_error)?;
+                        let names = d.class_names().iter().map(|n| n.to_string()).collect();
+                        let size = InputSize { width: d.input_size(), height: d.input_size() };
+                        (NodeOp::Detect(d), names, size)
+                    }
+                    NodeParams::Ocr(p) => {
+                        let e = store.ocr(p).map_err(model_error)?;
+                        let (width, height) = e.det_size();
+                        (NodeOp::Ocr(e), Vec::new(), InputSize { width, height })
+                    }
+                };
+                node_infos.push(NodeInfo {
+                    id: node.id.clone(),
+                    plugin_id: node.plugin_id.clone(),
+                    tool_id: node.tool_id.clone(),
+                    class_names,
+                    input_size,
+                });
+                nodes.push(Node { id: Arc::from(node.id.as_str()), is_output, op });
+            }
+            let detection_output =
+                nodes.iter().position(|n| n.is_output && matches!(n.op, NodeOp::Detect(_)));
+            let main = &node_infos[detection_output.unwrap_or(0)];
+            let info = PipelineInfo {
+                id: c.def.id.clone(),
+                name: c.def.name.clone(),
+                node_count: c.def.nodes.len(),
+                edge_count: c.def.edges.len(),
+                entry_nodes: c.def.entry_nodes.clone(),
+                output_nodes: c.def.output_nodes.clone(),
+                class_names: if detection_output.is_some() { main.class_names.clone() } else { Vec::new() },
+                model_input_size: main.input_size,
+                nodes: node_infos,
+            };
+            pipelines.insert(c.def.id, Pipeline { info, nodes, levels: c.structure.levels });
+        }
+        Ok(Self {
+            pipelines,
+            threads,
+            max_pixels: config.max_pixels,
+            parallel_branches: config.parallel_branches,
+        })
+    }
+
+    /// Whether a pipeline with this id is loaded.
+    pub fn is_valid_pipeline(&self, id: &str) -> bool {
+        self.pipelines.contains_key(id)
+    }
+
+    /// Every pipeline's id and name, sorted by id.
+    pub fn list(&self) -> Vec<PipelineSummary> {
+        let mut list: Vec<PipelineSummary> = self
+            .pipelines
+            .values()
+            .map(|p| PipelineSummary { id: p.info.id.clone(), name: p.info.name.clone() })
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
+
+    /// The description of a pipeline, or `None` for an unknown id.
+    pub fn info(&self, id: &str) -> Option<PipelineInfo> {
+        self.pipelines.get(id).map(|p| p.info.clone())
+    }
+
+    /// Decodes `jpeg` once and runs every node of the pipeline on it, independent nodes concurrently (when
+    /// [`RegistryConfig::parallel_branches`] is set). Synchronous and CPU-bound: call it from a blocking
+    /// thread pool. Timings are recorded as `decode`, then one entry per node id.
+    pub fn run_on_frame(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        jpeg: &[u8],
+    ) -> Result<FrameResult, PipelineError> {
+        // The frame index is part of the contract for callers that trace frames; results do not depend on it.
+        let _ = frame_index;
+        let pipeline = self
+            .pipelines
+            .get(pipeline_id)
+            .ok_or_else(|| PipelineError::UnknownPipeline(pipeline_id.to_owned()))?;
+        let started = Instant::now();
+        let frame = decode_jpeg(jpeg, self.max_pixels)?;
+        let mut result = FrameResult::new(ImageSize { width: frame.width(), height: frame.height() });
+        result.timings_ms.record("decode", started.elapsed());
+        for level in &pipeline.levels {
+            let nodes: Vec<&Node> = level.iter().filter_map(|&i| pipeline.nodes.get(i)).collect();
+            for (node, outcome, elapsed) in self.run_level(&nodes, &frame) {
+                let output = outcome
+                    .map_err(|source| PipelineError::Inference { node: node.id.to_string(), source })?;
+                result.timings_ms.record(Arc::clone(&node.id), elapsed);
+                if node.is_output {
+                    match output {
+                        NodeOutput::Detections(d) => result.detections = Some(d),
+                        NodeOutput::Ocr(o) => result.ocr = Some(o),
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Runs independent nodes, splitting them in halves run concurrently; results come back in node order.
+    fn run_level<'n>(
+        &self,
+        nodes: &[&'n Node],
+        frame: &Frame,
+    ) -> Vec<(&'n Node, Result<NodeOutput, BoxError>, Duration)> {
+        match nodes {
+            [] => Vec::new(),
+            [node] => {
+                let started = Instant::now();
+                let outcome = run_node(node, frame);
+                vec![(*node, outcome, started.elapsed())]
+            }
+            _ if !self.parallel_branches => nodes.iter().flat_map(|n| self.run_level(&[*n], frame)).collect(),
+            _ => {
+                let (left, right) = nodes.split_at(nodes.len() / 2);
+                let (mut a, b) =
+                    self.threads.join(|| self.run_level(left, frame), || self.run_level(right, frame));
+                a.extend(b);
+                a
+            }
+        }
+    }
+}
+
+fn run_node(node: &Node, frame: &Frame) -> Result<NodeOutput, BoxError> {
+    match &node.op {
+        NodeOp::Detect(d) => d.run(frame).map(NodeOutput::Detections),
+        NodeOp::Ocr(o) => o.run(frame).map(NodeOutput::Ocr),
+    }
+}
