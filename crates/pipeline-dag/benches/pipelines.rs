@@ -86,7 +86,7 @@ fn resize(c: &mut Criterion) {
 
 fn models(c: &mut Criterion) {
     let mut group = c.benchmark_group("model");
-    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    group.sample_size(10).measurement_time(Duration::from_secs(3));
     let cases: [(&str, &str, [usize; 4]); 6] = [
         ("nanodet-g", "nanodet-g-coco.onnx", [1, 3, 416, 416]),
         ("nanodet-g", "nanodet-g-coco.onnx", [1, 3, 320, 320]),
@@ -126,7 +126,7 @@ fn decode_and_nms(c: &mut Criterion) {
 
 fn pipelines(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
     for threads in [1usize, 2] {
         let mut config = RegistryConfig::new(workspace().join("fixtures/models"));
         config.pipelines_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pipelines"));
@@ -154,5 +154,10 @@ fn pipelines(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, jpeg, resize, models, decode_and_nms, pipelines);
+criterion_group! {
+    name = benches;
+    // Short windows: a full run takes about four minutes on two cores, and medians are stable at this length.
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2));
+    targets = jpeg, resize, models, decode_and_nms, pipelines
+}
 criterion_main!(benches);

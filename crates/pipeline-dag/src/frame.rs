@@ -90,40 +90,58 @@ pub fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Frame, DecodeError> 
     Ok(Frame { width, height, rgb })
 }
 
-/// A rectangle of the source frame, in pixels (`x + width <= frame width`, same for y).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Crop {
-    pub(crate) x: f64,
-    pub(crate) y: f64,
-    pub(crate) width: f64,
-    pub(crate) height: f64,
-}
-
-/// Resizes `frame` (or a `crop` of it) to `width`×`height` RGB with a bilinear filter.
+/// Resizes `frame` to `width`×`height` RGB with a bilinear filter.
 ///
 /// fast_image_resize's `Convolution(Bilinear)` is Pillow's `BILINEAR` (a triangle filter widened when
 /// downscaling): on the same pixels it matches Pillow to within one level, and Pillow is what the reference
 /// detections were computed with. The OpenCV-style `Interpolation` mode is faster but moved borderline
 /// scores across the threshold.
-pub(crate) fn resize_rgb(
-    frame: &Frame,
-    crop: Option<Crop>,
-    width: u32,
-    height: u32,
-) -> Result<Vec<u8>, String> {
-    if crop.is_none() && frame.width == width && frame.height == height {
+pub(crate) fn resize_rgb(frame: &Frame, width: u32, height: u32) -> Result<Vec<u8>, String> {
+    if frame.width == width && frame.height == height {
         return Ok(frame.rgb.clone());
     }
     let src =
         fast_image_resize::images::ImageRef::new(frame.width, frame.height, &frame.rgb, PixelType::U8x3)
             .map_err(|e| e.to_string())?;
     let mut dst = Image::new(width, height, PixelType::U8x3);
-    let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    if let Some(c) = crop {
-        options = options.crop(c.x, c.y, c.width, c.height);
-    }
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
     Ok(dst.into_vec())
+}
+
+/// Samples the parallelogram `origin + s·ex + t·ey` (`s`, `t` in 0..1; pixel centres at integer coordinates)
+/// of `frame` into an `out_w`×`out_h` RGB image, bilinearly; points outside the frame take the nearest edge
+/// pixel. This straightens rotated text regions in one pass.
+pub(crate) fn sample_quad(
+    frame: &Frame,
+    origin: [f32; 2],
+    ex: [f32; 2],
+    ey: [f32; 2],
+    out_w: u32,
+    out_h: u32,
+) -> Vec<u8> {
+    let (fw, fh) = (frame.width as usize, frame.height as usize);
+    let (max_x, max_y) = ((fw - 1) as f32, (fh - 1) as f32);
+    let mut out = Vec::with_capacity(out_w as usize * out_h as usize * 3);
+    for j in 0..out_h {
+        let t = (j as f32 + 0.5) / out_h as f32;
+        for i in 0..out_w {
+            let s = (i as f32 + 0.5) / out_w as f32;
+            let x = (origin[0] + s * ex[0] + t * ey[0]).clamp(0.0, max_x);
+            let y = (origin[1] + s * ex[1] + t * ey[1]).clamp(0.0, max_y);
+            // `clamp` passes NaN through; `as usize` then saturates to 0, which stays in bounds.
+            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+            let (x1, y1) = ((x0 + 1).min(fw - 1), (y0 + 1).min(fh - 1));
+            let (ax, ay) = (x - x0 as f32, y - y0 as f32);
+            for c in 0..3 {
+                let px = |xx: usize, yy: usize| f32::from(frame.rgb[(yy * fw + xx) * 3 + c]);
+                let top = px(x0, y0) * (1.0 - ax) + px(x1, y0) * ax;
+                let bottom = px(x0, y1) * (1.0 - ax) + px(x1, y1) * ax;
+                out.push((top * (1.0 - ay) + bottom * ay).round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    out
 }
 
 /// Channel order of a model's input tensor.

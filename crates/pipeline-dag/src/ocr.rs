@@ -1,6 +1,7 @@
 //! The OCR node (`ocr` / `extract_text`): PP-OCRv4 text detection (DBNet) → regions → crops → optional
 //! direction classifier → recognition with greedy CTC → blocks in reading order.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use stream_protocol::{BBox, OcrOutput, TextBlock};
 
 use crate::definition::Params;
 use crate::error::{BoxError, Problem};
-use crate::frame::{ChannelOrder, Crop, Frame, Normalise, resize_rgb};
+use crate::frame::{ChannelOrder, Frame, Normalise, resize_rgb, sample_quad};
 use crate::model::OnnxModel;
 
 /// PP-OCR's normalisation for det, rec and cls: BGR, `(x/255 - 0.5) / 0.5`.
@@ -91,13 +92,114 @@ impl OcrParams {
     }
 }
 
-/// A text region found by the detector, in source-frame pixels (`x0 < x1`, `y0 < y1`).
+/// A text region found by the detector: a rotated rectangle in source-frame pixels (pixel centres at integer
+/// coordinates), with `u` the unit axis along the text (pointing right) and `v` the perpendicular (down).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Region {
-    pub(crate) x0: f32,
-    pub(crate) y0: f32,
-    pub(crate) x1: f32,
-    pub(crate) y1: f32,
+    pub(crate) centre: [f32; 2],
+    pub(crate) u: [f32; 2],
+    /// Half the extent along `u`.
+    pub(crate) half_w: f32,
+    /// Half the extent along `v`.
+    pub(crate) half_h: f32,
+}
+
+impl Region {
+    fn v(&self) -> [f32; 2] {
+        [-self.u[1], self.u[0]]
+    }
+
+    /// The point `centre + a·u + b·v`.
+    fn at(&self, a: f32, b: f32) -> [f32; 2] {
+        let v = self.v();
+        [self.centre[0] + a * self.u[0] + b * v[0], self.centre[1] + a * self.u[1] + b * v[1]]
+    }
+
+    /// The axis-aligned box around the rectangle, clamped to a `width`×`height` frame.
+    pub(crate) fn bbox(&self, width: u32, height: u32) -> BBox {
+        let corners = [
+            self.at(-self.half_w, -self.half_h),
+            self.at(self.half_w, -self.half_h),
+            self.at(self.half_w, self.half_h),
+            self.at(-self.half_w, self.half_h),
+        ];
+        let min = |i: usize| corners.iter().map(|c| c[i]).fold(f32::INFINITY, f32::min);
+        let max = |i: usize| corners.iter().map(|c| c[i]).fold(f32::NEG_INFINITY, f32::max);
+        let x0 = min(0).floor().clamp(0.0, width as f32) as u32;
+        let y0 = min(1).floor().clamp(0.0, height as f32) as u32;
+        let x1 = max(0).ceil().clamp(0.0, width as f32) as u32;
+        let y1 = max(1).ceil().clamp(0.0, height as f32) as u32;
+        BBox { x: x0, y: y0, width: x1.saturating_sub(x0), height: y1.saturating_sub(y0) }
+    }
+}
+
+/// Andrew's monotone chain: the convex hull of `points`, anticlockwise in image coordinates.
+fn convex_hull(mut points: Vec<[f32; 2]>) -> Vec<[f32; 2]> {
+    points.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    points.dedup();
+    if points.len() < 3 {
+        return points;
+    }
+    let cross =
+        |o: [f32; 2], a: [f32; 2], b: [f32; 2]| (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+    let mut hull: Vec<[f32; 2]> = Vec::with_capacity(points.len() * 2);
+    for pass in 0..2 {
+        let start = hull.len();
+        let ordered: Box<dyn Iterator<Item = &[f32; 2]>> =
+            if pass == 0 { Box::new(points.iter()) } else { Box::new(points.iter().rev()) };
+        for &p in ordered {
+            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// The minimum-area enclosing rectangle of `points` (as OpenCV's `minAreaRect`: one side lies on a hull
+/// edge), oriented so that `u` is the side closer to horizontal, pointing right.
+fn min_area_rect(points: Vec<[f32; 2]>) -> Option<Region> {
+    let hull = convex_hull(points);
+    let first = *hull.first()?;
+    let mut best: Option<(f32, Region)> = None;
+    let n = hull.len();
+    for i in 0..n.max(1) {
+        let (a, b) = (hull[i], hull[(i + 1) % n]);
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let len = (dx * dx + dy * dy).sqrt();
+        let u = if len > 1e-6 { [dx / len, dy / len] } else { [1.0, 0.0] };
+        let v = [-u[1], u[0]];
+        let (mut min_u, mut max_u, mut min_v, mut max_v) =
+            (f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY);
+        for p in &hull {
+            let (pu, pv) = (
+                (p[0] - first[0]) * u[0] + (p[1] - first[1]) * u[1],
+                (p[0] - first[0]) * v[0] + (p[1] - first[1]) * v[1],
+            );
+            min_u = min_u.min(pu);
+            max_u = max_u.max(pu);
+            min_v = min_v.min(pv);
+            max_v = max_v.max(pv);
+        }
+        let area = (max_u - min_u) * (max_v - min_v);
+        if best.as_ref().is_none_or(|(best_area, _)| area < *best_area) {
+            let (cu, cv) = ((min_u + max_u) / 2.0, (min_v + max_v) / 2.0);
+            let centre = [first[0] + cu * u[0] + cv * v[0], first[1] + cu * u[1] + cv * v[1]];
+            let region = Region { centre, u, half_w: (max_u - min_u) / 2.0, half_h: (max_v - min_v) / 2.0 };
+            best = Some((area, region));
+        }
+    }
+    let (_, mut r) = best?;
+    // Make `u` the axis closer to horizontal, pointing right, so crops read left to right.
+    if r.u[0].abs() < r.u[1].abs() {
+        r = Region { centre: r.centre, u: [r.u[1], -r.u[0]], half_w: r.half_h, half_h: r.half_w };
+    }
+    if r.u[0] < 0.0 {
+        r.u = [-r.u[0], -r.u[1]];
+    }
+    Some(r)
 }
 
 /// DB post-processing on a probability map of `width`×`height` whose valid part is `valid_w`×`valid_h`:
@@ -123,16 +225,16 @@ pub(crate) fn regions_from_map(
             if labels[y * valid_w + x] || !on(x, y) {
                 continue;
             }
-            // Flood fill one component, tracking its bounding box and the probabilities inside it.
-            let (mut x0, mut y0, mut x1, mut y1) = (x, y, x, y);
+            // Flood fill one component, tracking each row's leftmost and rightmost pixel (enough for its convex
+            // hull) and the probabilities inside it.
             let (mut sum, mut count) = (0.0f32, 0usize);
+            let mut rows: HashMap<usize, (usize, usize)> = HashMap::new();
             labels[y * valid_w + x] = true;
             stack.push((x, y));
             while let Some((cx, cy)) = stack.pop() {
-                x0 = x0.min(cx);
-                x1 = x1.max(cx);
-                y0 = y0.min(cy);
-                y1 = y1.max(cy);
+                let row = rows.entry(cy).or_insert((cx, cx));
+                row.0 = row.0.min(cx);
+                row.1 = row.1.max(cx);
                 sum += map[cy * width + cx];
                 count += 1;
                 for ny in cy.saturating_sub(1)..=(cy + 1).min(valid_h - 1) {
@@ -144,33 +246,37 @@ pub(crate) fn regions_from_map(
                     }
                 }
             }
-            // OpenCV measures a contour between pixel centres: a one-pixel-wide component has width 0.
-            let (w, h) = ((x1 - x0) as f32, (y1 - y0) as f32);
+            let points: Vec<[f32; 2]> = rows
+                .iter()
+                .flat_map(|(&ry, &(x0, x1))| [[x0 as f32, ry as f32], [x1 as f32, ry as f32]])
+                .collect();
+            let Some(rect) = min_area_rect(points) else { continue };
+            // Sides measured between pixel centres, as OpenCV does: a one-pixel-wide component has width 0.
+            let (w, h) = (2.0 * rect.half_w, 2.0 * rect.half_h);
             if w.min(h) < params.min_box_size {
                 continue;
             }
-            // The region's score is the mean probability inside its outline (DB's "slow" score mode). The
-            // mean over the bounding box ("fast" mode) would punish slightly tilted lines, whose axis-aligned
-            // box is mostly background.
+            // The region's score is the mean probability inside its outline (DB's "slow" score mode); the mean
+            // over the bounding box ("fast" mode) punishes tilted lines, whose box is mostly background.
             let score = sum / count as f32;
             if score < params.box_threshold {
                 continue;
             }
-            // Unclip: offset the rectangle outwards by area·ratio/perimeter (pyclipper does this on the
-            // polygon; on an axis-aligned rectangle it is the same distance on every side).
+            // Unclip: offset the rectangle outwards by area·ratio/perimeter, as pyclipper does in RapidOCR.
             let d = w * h * params.unclip_ratio / (2.0 * (w + h));
-            let (ew, eh) = (w + 2.0 * d, h + 2.0 * d);
-            if ew.min(eh) < params.min_box_size + 2.0 {
+            if (w + 2.0 * d).min(h + 2.0 * d) < params.min_box_size + 2.0 {
                 continue;
             }
-            let to_frame = |v: f32, max: u32| (v / scale).clamp(0.0, max as f32);
+            // Detector pixel centres to frame coordinates (the detector saw the frame scaled by `scale`).
+            let to_frame = |c: f32| (c + 0.5) / scale - 0.5;
             let region = Region {
-                x0: to_frame(x0 as f32 - d, frame_w),
-                y0: to_frame(y0 as f32 - d, frame_h),
-                x1: to_frame(x1 as f32 + d, frame_w),
-                y1: to_frame(y1 as f32 + d, frame_h),
+                centre: [to_frame(rect.centre[0]), to_frame(rect.centre[1])],
+                u: rect.u,
+                half_w: (rect.half_w + d) / scale,
+                half_h: (rect.half_h + d) / scale,
             };
-            if region.x1 - region.x0 >= 1.0 && region.y1 - region.y0 >= 1.0 {
+            let bbox = region.bbox(frame_w, frame_h);
+            if bbox.width >= 1 && bbox.height >= 1 {
                 regions.push(region);
             }
         }
@@ -290,7 +396,7 @@ impl OcrEngine {
         let scale = (dw as f32 / frame.width() as f32).min(dh as f32 / frame.height() as f32);
         let nw = ((frame.width() as f32 * scale).round() as u32).clamp(1, dw);
         let nh = ((frame.height() as f32 * scale).round() as u32).clamp(1, dh);
-        let resized = resize_rgb(frame, None, nw, nh)?;
+        let resized = resize_rgb(frame, nw, nh)?;
         let (dw, dh) = (dw as usize, dh as usize);
         let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * dw * dh];
         PPOCR_NORMALISE.write_planar(&resized, nw as usize, nh as usize, &mut input, dw, dh);
@@ -315,41 +421,33 @@ impl OcrEngine {
         Ok(regions)
     }
 
-    /// The crop of `region` resized to height 48 (aspect kept, at most the widest bucket); tall crops
-    /// (height ≥ 1.5 × width) are turned 90° anticlockwise first, as RapidOCR does. Returns RGB and width.
-    fn crop(&self, frame: &Frame, r: Region) -> Result<(Vec<u8>, u32), BoxError> {
-        let (cw, ch) = (r.x1 - r.x0, r.y1 - r.y0);
-        let crop =
-            Crop { x: f64::from(r.x0), y: f64::from(r.y0), width: f64::from(cw), height: f64::from(ch) };
+    /// The crop of `region`, straightened and resized to height 48 (aspect kept, at most the widest bucket);
+    /// tall crops (height ≥ 1.5 × width) are turned 90° anticlockwise, as RapidOCR does. Returns RGB and
+    /// the crop's width.
+    fn crop(&self, frame: &Frame, r: Region) -> (Vec<u8>, u32) {
+        let (w, h) = (2.0 * r.half_w, 2.0 * r.half_h);
         let max_w = self.rec.last().map_or(320, |(w, _)| *w);
-        let target_w =
-            |long: f32, short: f32| ((REC_HEIGHT as f32 * long / short).ceil() as u32).clamp(1, max_w);
-        if ch >= 1.5 * cw {
-            let w = target_w(ch, cw);
-            // Resize to (48 × w) un-rotated, then rotate: rows become columns.
-            let small = resize_rgb(frame, Some(crop), REC_HEIGHT, w)?;
-            let (sw, sh) = (REC_HEIGHT as usize, w as usize);
-            let mut rotated = vec![0u8; small.len()];
-            // Anticlockwise: destination (x, y) = source (sw - 1 - y, x); destination is sh wide, sw high.
-            for y in 0..sw {
-                for x in 0..sh {
-                    let src = (x * sw + (sw - 1 - y)) * 3;
-                    let dst = (y * sh + x) * 3;
-                    rotated[dst..dst + 3].copy_from_slice(&small[src..src + 3]);
-                }
-            }
-            Ok((rotated, w))
+        let target_w = |long: f32, short: f32| {
+            ((REC_HEIGHT as f32 * long / short.max(1.0)).ceil() as u32).clamp(1, max_w)
+        };
+        let (origin, ex, ey, out_w) = if h >= 1.5 * w {
+            // np.rot90: the new x axis runs down the old y, the new y axis right-to-left along the old x.
+            let origin = r.at(r.half_w, -r.half_h);
+            let v = r.v();
+            ([origin[0], origin[1]], [h * v[0], h * v[1]], [-w * r.u[0], -w * r.u[1]], target_w(h, w))
         } else {
-            let w = target_w(cw, ch);
-            Ok((resize_rgb(frame, Some(crop), w, REC_HEIGHT)?, w))
-        }
+            let origin = r.at(-r.half_w, -r.half_h);
+            let v = r.v();
+            ([origin[0], origin[1]], [w * r.u[0], w * r.u[1]], [h * v[0], h * v[1]], target_w(w, h))
+        };
+        (sample_quad(frame, origin, ex, ey, out_w, REC_HEIGHT), out_w)
     }
 
     /// True when the direction classifier says the crop is upside down (180° with probability > 0.9).
     fn upside_down(&self, cls: &OnnxModel, rgb: &[u8], width: u32) -> Result<bool, BoxError> {
         let w = width.min(CLS_WIDTH);
         let small = Frame::from_rgb(width, REC_HEIGHT, rgb.to_vec()).ok_or("bad crop buffer")?;
-        let resized = resize_rgb(&small, None, w, REC_HEIGHT)?;
+        let resized = resize_rgb(&small, w, REC_HEIGHT)?;
         let (cw, h) = (CLS_WIDTH as usize, REC_HEIGHT as usize);
         let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * cw * h];
         PPOCR_NORMALISE.write_planar(&resized, w as usize, h, &mut input, cw, h);
@@ -379,7 +477,7 @@ impl OcrEngine {
         let regions = self.detect_regions(frame)?;
         let mut blocks = Vec::with_capacity(regions.len());
         for region in regions {
-            let (mut rgb, width) = self.crop(frame, region)?;
+            let (mut rgb, width) = self.crop(frame, region);
             if let Some(cls) = &self.cls
                 && self.upside_down(cls, &rgb, width)?
             {
@@ -392,12 +490,7 @@ impl OcrEngine {
             if text.is_empty() || confidence < self.params.min_text_confidence {
                 continue;
             }
-            let bbox = BBox {
-                x: region.x0.floor() as u32,
-                y: region.y0.floor() as u32,
-                width: (region.x1.ceil() - region.x0.floor()) as u32,
-                height: (region.y1.ceil() - region.y0.floor()) as u32,
-            };
+            let bbox = region.bbox(frame.width(), frame.height());
             blocks.push(TextBlock { text, confidence, bbox });
         }
         Ok(reading_order(blocks))
@@ -411,6 +504,26 @@ mod tests {
 
     fn params() -> OcrParams {
         OcrParams::parse(Params::new(&serde_json::Map::new())).unwrap()
+    }
+
+    #[test]
+    fn min_area_rect_fits_a_tilted_rectangle() {
+        // A 40×10 rectangle turned by 0.1 rad around (50, 30), sampled densely.
+        let (angle, cx, cy) = (0.1f32, 50.0f32, 30.0f32);
+        let (cos, sin) = (angle.cos(), angle.sin());
+        let points: Vec<[f32; 2]> = (0..=40)
+            .flat_map(|a| (0..=10).map(move |b| (a as f32 - 20.0, b as f32 - 5.0)))
+            .map(|(a, b)| [cx + a * cos - b * sin, cy + a * sin + b * cos])
+            .collect();
+        let r = min_area_rect(points).unwrap();
+        assert!((r.centre[0] - cx).abs() < 1e-3 && (r.centre[1] - cy).abs() < 1e-3, "{r:?}");
+        assert!((r.half_w - 20.0).abs() < 1e-3 && (r.half_h - 5.0).abs() < 1e-3, "{r:?}");
+        assert!((r.u[0] - cos).abs() < 1e-4 && (r.u[1] - sin).abs() < 1e-4, "{r:?}");
+        let bbox = r.bbox(1000, 1000);
+        assert!(bbox.x <= 30 && bbox.x + bbox.width >= 70, "{bbox:?}");
+        // Degenerate inputs give a degenerate rectangle or none, never a panic.
+        assert!(min_area_rect(Vec::new()).is_none());
+        assert_eq!(min_area_rect(vec![[3.0, 4.0]]).map(|r| r.half_w), Some(0.0));
     }
 
     #[test]
@@ -468,13 +581,14 @@ mod tests {
         }
         let regions = regions_from_map(&map, w, w, h, 0.5, 80, 40, &params());
         assert_eq!(regions.len(), 1);
-        // Contour 19×4 → d = 19·4·1.6 / (2·23) ≈ 2.643; then ×2 into the frame.
+        // Contour 19×4 → d = 19·4·1.6 / (2·23) ≈ 2.643; then into the frame, scaled ×2.
         let d = 19.0 * 4.0 * 1.6 / 46.0;
         let r = regions[0];
-        let expected = [(5.0 - d) * 2.0, (5.0 - d) * 2.0, (24.0 + d) * 2.0, (9.0 + d) * 2.0];
-        for (got, want) in [r.x0, r.y0, r.x1, r.y1].into_iter().zip(expected) {
+        let expected = [29.5, 14.5, (9.5 + d) * 2.0, (2.0 + d) * 2.0];
+        for (got, want) in [r.centre[0], r.centre[1], r.half_w, r.half_h].into_iter().zip(expected) {
             assert!((got - want).abs() < 1e-3, "{r:?} vs {expected:?}");
         }
+        assert!((r.u[0] - 1.0).abs() < 1e-6 && r.u[1].abs() < 1e-6, "{r:?}");
         assert!(regions_from_map(&vec![0.1; w * h], w, w, h, 1.0, 40, 20, &params()).is_empty());
     }
 }

@@ -17,3 +17,5 @@ Image.new("RGB", (1, 1), (200, 30, 30)).save("tiny_1x1.jpg", quality=90)
 base.resize((4000, 3000), Image.BILINEAR).save("large_4000x3000.jpg", quality=40)
 # Odd size, 4:2:0 chroma with partial MCUs.
 base.resize((161, 121)).save("odd_161x121.jpg", quality=80, subsampling=2)
+# The page upside down, for the direction classifier.
+Image.open("../../../../fixtures/images/page_640x480.jpg").rotate(180).save("page_upside_down_640x480.jpg", quality=90)
