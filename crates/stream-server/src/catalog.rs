@@ -42,3 +42,69 @@ pub trait PipelineCatalog: Send + Sync + 'static {
         stages
     }
 }
+
+// === impl PipelineCatalog for the real registry ===
+
+impl PipelineCatalog for pipeline_dag::PipelineRegistry {
+    fn list(&self) -> Vec<PipelineSummary> {
+        pipeline_dag::PipelineRegistry::list(self)
+            .into_iter()
+            .map(|p| PipelineSummary { id: p.id, name: p.name })
+            .collect()
+    }
+
+    fn info(&self, id: &str) -> Option<PipelineInfo> {
+        let info = pipeline_dag::PipelineRegistry::info(self, id)?;
+        let has_detector = !info.class_names.is_empty();
+        Some(PipelineInfo {
+            id: info.id,
+            name: info.name,
+            node_count: info.node_count,
+            edge_count: info.edge_count,
+            entry_nodes: info.entry_nodes,
+            output_nodes: info.output_nodes,
+            classes: info.class_names,
+            input_size: has_detector.then_some(info.model_input_size.width),
+        })
+    }
+
+    fn is_valid_pipeline(&self, id: &str) -> bool {
+        pipeline_dag::PipelineRegistry::is_valid_pipeline(self, id)
+    }
+
+    fn run_on_frame(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        jpeg: &[u8],
+    ) -> Result<FrameResult, PipelineError> {
+        use pipeline_dag::{DecodeError, PipelineError as DagError};
+        pipeline_dag::PipelineRegistry::run_on_frame(self, pipeline_id, frame_index, jpeg).map_err(|error| {
+            match error {
+                DagError::Decode(DecodeError::TooLarge { width, height, max_pixels }) => {
+                    PipelineError::InvalidFrame(
+                        format!("Not a valid JPEG image: {width}x{height} exceeds {max_pixels} pixels")
+                            .into(),
+                    )
+                }
+                DagError::Decode(_) => {
+                    PipelineError::InvalidFrame("Not a valid JPEG image: cannot decode".into())
+                }
+                // Only the node's id (from the pipeline definition) reaches the client, never the cause.
+                DagError::Inference { node, source } => {
+                    tracing::error!(pipeline_id, frame_index, node, error = %source, "pipeline node failed");
+                    PipelineError::Failed(format!("Inference failed in node {node}").into())
+                }
+                other => PipelineError::Internal(other.to_string().into()),
+            }
+        })
+    }
+
+    fn stages(&self, id: &str) -> Vec<String> {
+        let mut stages = vec!["decode".to_owned()];
+        if let Some(info) = pipeline_dag::PipelineRegistry::info(self, id) {
+            stages.extend(info.nodes.into_iter().map(|node| node.id));
+        }
+        stages
+    }
+}
