@@ -6,8 +6,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Everything CI checks: formatting, lints, tests, docs, dependency policy.
-test: fmt-check clippy test-rust doc deny
+# Everything CI checks: formatting, lints, tests, docs, dependency policy, the web UI, and the browser tests.
+test: fmt-check clippy test-rust doc deny web-check e2e
 
 # Formatting, checked (run `just fmt` to apply).
 fmt-check:
@@ -41,7 +41,31 @@ bench *ARGS:
 fuzz SECONDS="60":
     cd crates/frame-validate/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run validate -- -max_total_time={{SECONDS}}
 
-# Start the server with the web UI (lands with the stream-server crate; see README).
-run:
-    @echo "stream-server is not built yet: the server and its web UI arrive with the stream-server crate." >&2
-    @exit 1
+# Install the web UI's packages exactly as locked.
+web-install:
+    cd web-ui && npm ci --no-audit --no-fund --loglevel=error
+
+# Web UI: lint, type check, unit tests (Vitest).
+web-check: web-install
+    cd web-ui && npm run lint && npm run typecheck && npm test
+
+# Build the web UI into web-ui/dist (served by the server at /).
+web-build: web-install
+    cd web-ui && npm run build
+
+# End-to-end in a real browser: Debian's Chromium with a fake camera, against the real server and models.
+e2e: web-build
+    cargo build --workspace --locked
+    cd web-ui && npm run e2e
+
+# Start the server with the web UI and the built-in pipelines on http://127.0.0.1:8080 (flags pass through).
+run *ARGS: web-build
+    cargo run --locked -p stream-server-bin -- --log-format pretty {{ARGS}}
+
+# The same, fully optimised (what performance figures are measured with).
+run-release *ARGS: web-build
+    cargo run --release --locked -p stream-server-bin -- --log-format pretty {{ARGS}}
+
+# Load generator against a running server, e.g. `just load --pipeline yolo --sessions 4 --fps 15`.
+load *ARGS:
+    cargo run --release --locked -p stream-bench -- {{ARGS}}
