@@ -59,13 +59,17 @@ e2e: web-build
     cd web-ui && npm run e2e
 
 # Start the server with the web UI and the built-in pipelines on http://127.0.0.1:8080 (flags pass through).
+# (Builds with --workspace, like the tests, so tract is compiled once: `-p` would resolve features differently.)
 run *ARGS: web-build
-    cargo run --locked -p stream-server-bin -- --log-format pretty {{ARGS}}
+    cargo build --workspace --locked
+    target/debug/stream-server --log-format pretty {{ARGS}}
 
 # The same, fully optimised (what performance figures are measured with).
 run-release *ARGS: web-build
-    cargo run --release --locked -p stream-server-bin -- --log-format pretty {{ARGS}}
+    cargo build --release --workspace --locked
+    target/release/stream-server --log-format pretty {{ARGS}}
 
 # Load generator against a running server, e.g. `just load --pipeline yolo --sessions 4 --fps 15`.
 load *ARGS:
-    cargo run --release --locked -p stream-bench -- {{ARGS}}
+    cargo build --release --workspace --locked
+    target/release/stream-bench {{ARGS}}
