@@ -9,7 +9,7 @@ use stream_protocol::{Detection, FrameResult, ImageSize, OcrOutput};
 
 use crate::definition::{self, NodeKind, Params, PipelineDef, Structure};
 use crate::detect::{DetectParams, Detector};
-use crate::error::{BoxError, LoadError, PipelineError, Problem};
+use crate::error::{BoxError, DecodeError, LoadError, PipelineError, Problem};
 use crate::frame::{Frame, decode_jpeg};
 use crate::model::{OnnxModel, ParsedModel, Threads};
 use crate::ocr::{OcrEngine, OcrParams, REC_HEIGHT};
@@ -450,17 +450,45 @@ impl PipelineRegistry {
     ) -> Result<FrameResult, PipelineError> {
         // The frame index is part of the contract for callers that trace frames; results do not depend on it.
         let _ = frame_index;
-        let pipeline = self
-            .pipelines
-            .get(pipeline_id)
-            .ok_or_else(|| PipelineError::UnknownPipeline(pipeline_id.to_owned()))?;
+        let pipeline = self.pipeline(pipeline_id)?;
         let started = Instant::now();
         let frame = decode_jpeg(jpeg, self.max_pixels)?;
         let mut result = FrameResult::new(ImageSize { width: frame.width(), height: frame.height() });
         result.timings_ms.record("decode", started.elapsed());
+        self.run_nodes(pipeline, &frame, result)
+    }
+
+    /// Runs every node of the pipeline on an already decoded frame (a video frame, say), exactly as
+    /// [`run_on_frame`](Self::run_on_frame) does after its JPEG decode; the timings have no `decode` entry.
+    /// Frames over [`RegistryConfig::max_pixels`] are refused with [`DecodeError::TooLarge`].
+    pub fn run_on_image(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        frame: &Frame,
+    ) -> Result<FrameResult, PipelineError> {
+        let _ = frame_index;
+        let pipeline = self.pipeline(pipeline_id)?;
+        let (width, height) = (frame.width(), frame.height());
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            return Err(DecodeError::TooLarge { width, height, max_pixels: self.max_pixels }.into());
+        }
+        self.run_nodes(pipeline, frame, FrameResult::new(ImageSize { width, height }))
+    }
+
+    fn pipeline(&self, pipeline_id: &str) -> Result<&Pipeline, PipelineError> {
+        self.pipelines.get(pipeline_id).ok_or_else(|| PipelineError::UnknownPipeline(pipeline_id.to_owned()))
+    }
+
+    fn run_nodes(
+        &self,
+        pipeline: &Pipeline,
+        frame: &Frame,
+        mut result: FrameResult,
+    ) -> Result<FrameResult, PipelineError> {
         for level in &pipeline.levels {
             let nodes: Vec<&Node> = level.iter().filter_map(|&i| pipeline.nodes.get(i)).collect();
-            for (node, outcome, elapsed) in self.run_level(&nodes, &frame) {
+            for (node, outcome, elapsed) in self.run_level(&nodes, frame) {
                 let output = outcome
                     .map_err(|source| PipelineError::Inference { node: node.id.to_string(), source })?;
                 result.timings_ms.record(Arc::clone(&node.id), elapsed);
