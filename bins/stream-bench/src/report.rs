@@ -82,6 +82,8 @@ pub struct SessionReport {
     pub result_rtt_ms: Option<Summary>,
     /// Round trip of dropped frames: send of frame k to arrival of its drop notice, in ms.
     pub drop_rtt_ms: Option<Summary>,
+    /// Drop notice of frame k from the send of frame k + 1 (the arrival that drops k), in ms.
+    pub drop_notice_ms: Option<Summary>,
     /// Pipeline time: the sum of each result's `timings_ms`, in ms.
     pub pipeline_ms: Option<Summary>,
     /// Server overhead: round trip minus pipeline time, per result, in ms.
@@ -108,6 +110,7 @@ impl SessionReport {
             drop_rate: if stats.sent > 0 { round3(stats.drops as f64 / stats.sent as f64) } else { 0.0 },
             result_rtt_ms: stats.result_rtt.summary(),
             drop_rtt_ms: stats.drop_rtt.summary(),
+            drop_notice_ms: stats.drop_notice.summary(),
             pipeline_ms: stats.pipeline.summary(),
             server_overhead_ms: stats.overhead.summary(),
         }
@@ -195,21 +198,22 @@ impl Report {
                 writeln!(out)?;
                 writeln!(
                     out,
-                    "{:>8}  {:<31}  {:<31}  {:>8}  {:>8}",
-                    "", "result round trip (ms)", "drop round trip (ms)", "pipeline", "overhead"
+                    "{:>8}  {:<31}  {:<31}  {:>8}  {:>8}  {:>8}",
+                    "", "result round trip (ms)", "drop round trip (ms)", "notice", "pipeline", "overhead"
                 )?;
                 writeln!(
                     out,
-                    "{:>8}  {:>7} {:>7} {:>7} {:>7}  {:>7} {:>7} {:>7} {:>7}  {:>8}  {:>8}",
-                    "session", "p50", "p90", "p99", "max", "p50", "p90", "p99", "max", "p50", "p50"
+                    "{:>8}  {:>7} {:>7} {:>7} {:>7}  {:>7} {:>7} {:>7} {:>7}  {:>8}  {:>8}  {:>8}",
+                    "session", "p50", "p90", "p99", "max", "p50", "p90", "p99", "max", "p99", "p50", "p50"
                 )?;
                 for row in &rows {
                     writeln!(
                         out,
-                        "{:>8}  {}  {}  {:>8}  {:>8}",
+                        "{:>8}  {}  {}  {:>8}  {:>8}  {:>8}",
                         row.session,
                         percentiles(row.result_rtt_ms.as_ref()),
                         percentiles(row.drop_rtt_ms.as_ref()),
+                        ms(row.drop_notice_ms.map(|s| s.p99)),
                         ms(row.pipeline_ms.map(|s| s.p50)),
                         ms(row.server_overhead_ms.map(|s| s.p50)),
                     )?;
@@ -295,7 +299,8 @@ mod tests {
             a.overhead.push(1.0 + f64::from(i));
         }
         for _ in 0..5 {
-            a.drop_rtt.push(0.5);
+            a.drop_rtt.push(50.5);
+            a.drop_notice.push(0.5);
         }
         let b = SessionStats::connect_failed("Connection refused".into());
         let mut total = SessionStats::default();
@@ -341,11 +346,11 @@ url: ws://h:1/ws/video/stream?pipeline_id=yolo
        1       0        0       0    0.0%          0          0       1      0.00
    total      20       15       5   25.0%          1          0       1     15.00
 
-          result round trip (ms)           drop round trip (ms)             pipeline  overhead
- session      p50     p90     p99     max      p50     p90     p99     max       p50       p50
-       0    28.00   34.00   35.00   35.00     0.50    0.50    0.50    0.50     20.00      8.00
-       1        -       -       -       -        -       -       -       -         -         -
-   total    28.00   34.00   35.00   35.00     0.50    0.50    0.50    0.50     20.00      8.00
+          result round trip (ms)           drop round trip (ms)               notice  pipeline  overhead
+ session      p50     p90     p99     max      p50     p90     p99     max       p99       p50       p50
+       0    28.00   34.00   35.00   35.00    50.50   50.50   50.50   50.50      0.50     20.00      8.00
+       1        -       -       -       -        -       -       -       -         -         -         -
+   total    28.00   34.00   35.00   35.00    50.50   50.50   50.50   50.50      0.50     20.00      8.00
 
 every frame answered exactly once: yes
 errors: connect_failed x1
@@ -367,6 +372,7 @@ server RSS (pid 42): start 10.0 MiB, max 12.0 MiB, end 11.0 MiB
         assert_eq!(json["total"]["result_rtt_ms"]["p50"], 28.0);
         assert_eq!(json["total"]["result_rtt_ms"]["p99"], 35.0);
         assert_eq!(json["total"]["server_overhead_ms"]["p50"], 8.0);
+        assert_eq!(json["total"]["drop_notice_ms"]["p99"], 0.5);
         assert_eq!(json["per_session"][1]["result_rtt_ms"], serde_json::Value::Null);
         assert_eq!(json["rss"]["max_kb"], 12_288);
 

@@ -84,6 +84,8 @@ pub(crate) struct SessionStats {
     pub(crate) close_code: Option<u16>,
     pub(crate) result_rtt: Samples,
     pub(crate) drop_rtt: Samples,
+    /// Drop notice of frame k measured from the send of frame k + 1, whose arrival is what drops k.
+    pub(crate) drop_notice: Samples,
     /// Sum of each result's `timings_ms`.
     pub(crate) pipeline: Samples,
     /// Round trip minus pipeline time, per result.
@@ -125,6 +127,7 @@ impl SessionStats {
         self.anomalies.add(&other.anomalies);
         self.result_rtt.extend(&other.result_rtt);
         self.drop_rtt.extend(&other.drop_rtt);
+        self.drop_notice.extend(&other.drop_notice);
         self.pipeline.extend(&other.pipeline);
         self.overhead.extend(&other.overhead);
     }
@@ -326,6 +329,15 @@ impl Tracker {
                 if let Some(Some(rtt_ms)) = self.answer(frame_index, arrived) {
                     self.stats.drops += 1;
                     self.stats.drop_rtt.push(rtt_ms);
+                    // The server drops a waiting frame when a newer one arrives (SPEC §3): how fast it says so.
+                    let replaced_by = {
+                        let sent_at = self.sent_at.lock().unwrap_or_else(PoisonError::into_inner);
+                        usize::try_from(frame_index + 1).ok().and_then(|i| sent_at.get(i).copied())
+                    };
+                    if let Some(next) = replaced_by {
+                        let notice = arrived.saturating_duration_since(next);
+                        self.stats.drop_notice.push(notice.as_micros() as f64 / 1000.0);
+                    }
                 }
             }
             Ok(ServerMessage::SlowDown(_)) => self.stats.slow_downs += 1,

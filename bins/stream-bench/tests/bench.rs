@@ -46,6 +46,15 @@ impl PipelineCatalog for SleepCatalog {
         result.timings_ms.record_ms("sleep", PIPELINE_MS as f64);
         Ok(result)
     }
+
+    fn run_on_image(
+        &self,
+        id: &str,
+        index: u64,
+        _: &stream_server::Frame,
+    ) -> Result<FrameResult, PipelineError> {
+        self.run_on_frame(id, index, &[])
+    }
 }
 
 struct TestServer {
@@ -58,6 +67,8 @@ impl TestServer {
     async fn start() -> Self {
         let config = ServerConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
+            // No video jobs: nothing is written to a data directory.
+            job_workers: 0,
             web_dir: "/nonexistent/web-ui/dist".into(),
             inference_threads: 2,
             ..ServerConfig::default()
