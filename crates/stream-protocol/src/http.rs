@@ -74,3 +74,131 @@ pub struct HttpError {
     /// A human-readable explanation, free of internals.
     pub detail: String,
 }
+
+// === Video jobs (docs/jobs.md) ===
+
+/// `POST /v1/video/submit` → `202 Accepted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSubmitted {
+    /// The new job's id (a UUID).
+    pub job_id: String,
+}
+
+/// Where a job is in its life: `pending` → `running` → `completed` | `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker.
+    Pending,
+    /// A worker is processing its frames.
+    Running,
+    /// Every frame was processed; results are available.
+    Completed,
+    /// Stopped for good; `error_message` says why.
+    Failed,
+}
+
+impl JobState {
+    /// The state as stored and sent: `pending`, `running`, `completed` or `failed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The state named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Running, Self::Completed, Self::Failed]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+
+    /// Whether the job will not change any more.
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// `GET /v1/video/status/{job_id}`, and each entry of `GET /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// The job's id.
+    pub job_id: String,
+    /// The pipeline run on every sampled frame.
+    pub pipeline_id: String,
+    /// The uploaded file's name, as the client sent it (display only).
+    pub file_name: String,
+    /// Where the job is.
+    pub status: JobState,
+    /// Percent of `frames_total` processed, 0–100; exactly 100 when completed.
+    pub progress: u8,
+    /// Every `frame_stride`-th frame of the video is processed.
+    pub frame_stride: u32,
+    /// At most this many frames are processed (`None`: all).
+    pub max_frames: Option<u32>,
+    /// How many frames the job will process, once the worker has read the video's index.
+    pub frames_total: Option<u64>,
+    /// Frames processed so far.
+    pub frames_processed: u64,
+    /// Detections over the frames processed so far.
+    pub detections: u64,
+    /// OCR text blocks over the frames processed so far.
+    pub text_blocks: u64,
+    /// Why the job failed (`None` unless `failed`).
+    pub error_message: Option<String>,
+    /// When the job was submitted (RFC 3339, UTC, milliseconds).
+    pub created_at: String,
+    /// When the job last changed.
+    pub updated_at: String,
+}
+
+/// `GET /v1/jobs`: every job, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobList {
+    /// The jobs.
+    pub jobs: Vec<JobStatus>,
+}
+
+/// What the worker learnt about the uploaded video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoInfo {
+    /// Width of the video track, in pixels.
+    pub width: u32,
+    /// Height of the video track, in pixels.
+    pub height: u32,
+    /// Duration of the video track.
+    pub duration_ms: u64,
+    /// Frames in the video track.
+    pub frames: u64,
+}
+
+/// One processed frame of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobFrameResult {
+    /// The frame's position in the video, 0-based.
+    pub frame_index: u64,
+    /// Its presentation time.
+    pub timestamp_ms: u64,
+    /// Exactly the `result` of the live protocol for this picture.
+    pub result: crate::FrameResult,
+}
+
+/// `GET /v1/video/results/{job_id}` once the job is completed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResults {
+    /// The job's id.
+    pub job_id: String,
+    /// The pipeline that produced the results.
+    pub pipeline_id: String,
+    /// When the job was submitted.
+    pub created_at: String,
+    /// When it completed.
+    pub updated_at: String,
+    /// The video the frames come from.
+    pub video: Option<VideoInfo>,
+    /// Every processed frame, in video order.
+    pub results: Vec<JobFrameResult>,
+}

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use stream_protocol::http::{Health, HealthStatus, HttpError, PipelineList};
 use stream_session::SessionConfig;
@@ -18,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::PipelineCatalog;
+use crate::jobs::{Jobs, api as jobs_api};
 use crate::metrics::Metrics;
 use crate::pool::InferencePool;
 
@@ -37,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) tracker: TaskTracker,
     /// How long to keep reading after a server-initiated close.
     pub(crate) linger: Duration,
+    /// The video job service; `None` when jobs are turned off (`STREAM_JOB_WORKERS=0`).
+    pub(crate) jobs: Option<Arc<Jobs>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -56,6 +60,13 @@ pub(crate) fn router(state: Arc<AppState>, web_dir: &Path) -> Router {
         .route("/v1/pipelines/{id}/info", get(pipeline_info))
         .route("/metrics", get(metrics))
         .route("/ws/video/stream", get(crate::ws::stream_handler))
+        // Uploads stream to disk with their own size limit (STREAM_MAX_UPLOAD_MB), not axum's 2 MB default.
+        .route("/v1/video/submit", post(jobs_api::submit).layer(DefaultBodyLimit::disable()))
+        .route("/v1/video/status/{job_id}", get(jobs_api::status))
+        .route("/v1/video/results/{job_id}", get(jobs_api::results))
+        .route("/v1/video/file/{job_id}", get(jobs_api::file))
+        .route("/v1/jobs", get(jobs_api::list))
+        .route("/v1/jobs/{job_id}", delete(jobs_api::delete))
         .with_state(state);
     let index = web_dir.join("index.html");
     if index.is_file() {

@@ -1,5 +1,6 @@
 //! What the server needs from the pipelines: list them, describe them, run a frame through one.
 
+use pipeline_dag::stages::Frame;
 use stream_protocol::FrameResult;
 use stream_protocol::http::{PipelineInfo, PipelineSummary};
 use stream_session::PipelineError;
@@ -26,6 +27,15 @@ pub trait PipelineCatalog: Send + Sync + 'static {
         pipeline_id: &str,
         frame_index: u64,
         jpeg: &[u8],
+    ) -> Result<FrameResult, PipelineError>;
+
+    /// Runs one already decoded frame (a video job's frame): the same as [`run_on_frame`](Self::run_on_frame)
+    /// without the JPEG decode.
+    fn run_on_image(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        frame: &Frame,
     ) -> Result<FrameResult, PipelineError>;
 
     /// The stage names a pipeline's results report in `timings_ms`, for the per-stage latency histograms.
@@ -78,26 +88,18 @@ impl PipelineCatalog for pipeline_dag::PipelineRegistry {
         frame_index: u64,
         jpeg: &[u8],
     ) -> Result<FrameResult, PipelineError> {
-        use pipeline_dag::{DecodeError, PipelineError as DagError};
-        pipeline_dag::PipelineRegistry::run_on_frame(self, pipeline_id, frame_index, jpeg).map_err(|error| {
-            match error {
-                DagError::Decode(DecodeError::TooLarge { width, height, max_pixels }) => {
-                    PipelineError::InvalidFrame(
-                        format!("Not a valid JPEG image: {width}x{height} exceeds {max_pixels} pixels")
-                            .into(),
-                    )
-                }
-                DagError::Decode(_) => {
-                    PipelineError::InvalidFrame("Not a valid JPEG image: cannot decode".into())
-                }
-                // Only the node's id (from the pipeline definition) reaches the client, never the cause.
-                DagError::Inference { node, source } => {
-                    tracing::error!(pipeline_id, frame_index, node, error = %source, "pipeline node failed");
-                    PipelineError::Failed(format!("Inference failed in node {node}").into())
-                }
-                other => PipelineError::Internal(other.to_string().into()),
-            }
-        })
+        pipeline_dag::PipelineRegistry::run_on_frame(self, pipeline_id, frame_index, jpeg)
+            .map_err(|error| map_error(error, pipeline_id, frame_index))
+    }
+
+    fn run_on_image(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        frame: &Frame,
+    ) -> Result<FrameResult, PipelineError> {
+        pipeline_dag::PipelineRegistry::run_on_image(self, pipeline_id, frame_index, frame)
+            .map_err(|error| map_error(error, pipeline_id, frame_index))
     }
 
     fn stages(&self, id: &str) -> Vec<String> {
@@ -106,5 +108,22 @@ impl PipelineCatalog for pipeline_dag::PipelineRegistry {
             stages.extend(info.nodes.into_iter().map(|node| node.id));
         }
         stages
+    }
+}
+
+/// Maps the registry's errors to the session's: decoding problems are the client's, the rest the server's.
+fn map_error(error: pipeline_dag::PipelineError, pipeline_id: &str, frame_index: u64) -> PipelineError {
+    use pipeline_dag::{DecodeError, PipelineError as DagError};
+    match error {
+        DagError::Decode(DecodeError::TooLarge { width, height, max_pixels }) => PipelineError::InvalidFrame(
+            format!("Not a valid JPEG image: {width}x{height} exceeds {max_pixels} pixels").into(),
+        ),
+        DagError::Decode(_) => PipelineError::InvalidFrame("Not a valid JPEG image: cannot decode".into()),
+        // Only the node's id (from the pipeline definition) reaches the client, never the cause.
+        DagError::Inference { node, source } => {
+            tracing::error!(pipeline_id, frame_index, node, error = %source, "pipeline node failed");
+            PipelineError::Failed(format!("Inference failed in node {node}").into())
+        }
+        other => PipelineError::Internal(other.to_string().into()),
     }
 }

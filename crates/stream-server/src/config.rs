@@ -930,7 +930,8 @@ settings! {
     max_upload_mb: u64 = 500, kind Int<u64, 1, UNBOUNDED>,
         env "STREAM_MAX_UPLOAD_MB", flag "max-upload-mb", value "MIB", shown "500",
         help "Largest accepted upload, in MiB";
-    job_workers: usize = 1, kind Int<usize, 1, UNBOUNDED>,
+    job_workers: usize = 1, kind Int<usize, 0, UNBOUNDED>,
         env "STREAM_JOB_WORKERS", flag "job-workers", value "N", shown "1",
-        help "Number of background job workers";
+        help "Background video job workers; each holds at most one inference slot at a time, so this is the \
+              share of --inference-threads jobs can take. 0 turns video jobs off";
 }

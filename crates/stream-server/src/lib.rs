@@ -24,8 +24,10 @@
 mod app;
 mod catalog;
 pub mod config;
+mod jobs;
 mod metrics;
 mod pool;
+pub mod video;
 mod ws;
 
 use std::io;
@@ -43,8 +45,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::jobs::{JobSettings, Jobs};
 use crate::{app::AppState, metrics::Metrics, pool::InferencePool};
 pub use crate::{catalog::PipelineCatalog, config::ServerConfig};
+/// A decoded frame, as [`PipelineCatalog::run_on_image`] receives it.
+pub use pipeline_dag::stages::Frame;
 
 /// How long the server keeps reading after it closes a connection (the client's close frame, or the rest of an
 /// oversized frame), so that the client can read the error instead of being reset mid-send.
@@ -65,6 +70,17 @@ pub enum ServerError {
     /// The backpressure settings are inconsistent.
     #[error("invalid backpressure settings: {0}")]
     Backpressure(#[from] backpressure::ConfigError),
+    /// The data directory (`STREAM_DATA_DIR`) could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The job database could not be opened or migrated (the message names the file and the cause).
+    #[error("{0}")]
+    JobStore(String),
 }
 
 /// A bound, ready server. [`Server::run`] serves until the shutdown signal.
@@ -99,6 +115,17 @@ impl Server {
             (p.id, stages)
         }));
         let pool = Arc::new(InferencePool::new(Arc::clone(&catalog), config.inference_threads));
+        let jobs = if config.job_workers > 0 {
+            let settings = JobSettings {
+                data_dir: config.data_dir.clone(),
+                workers: config.job_workers,
+                max_upload_bytes: config.max_upload_bytes(),
+                max_pixels: config.max_pixels,
+            };
+            Some(Arc::new(Jobs::open(&settings, Arc::clone(&catalog), Arc::clone(&pool))?))
+        } else {
+            None
+        };
         let state = Arc::new(AppState {
             catalog,
             pool,
@@ -111,6 +138,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             linger: LINGER,
+            jobs,
         });
         let listener = TcpListener::bind(config.bind)
             .await
@@ -137,6 +165,9 @@ impl Server {
             web_dir = %web_dir.display(),
             "server_listening"
         );
+        if let Some(jobs) = &state.jobs {
+            jobs.start_workers(&state.tracker, &state.shutdown, Arc::clone(&state.metrics.jobs));
+        }
         let app = app::router(Arc::clone(&state), &web_dir);
         let token = state.shutdown.clone();
         let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -30,6 +30,19 @@ pub(crate) struct Metrics {
     sessions_total: Counter,
     errors: HashMap<ErrorCode, Counter>,
     pipelines: HashMap<String, PipelineMetrics>,
+    pub(crate) jobs: std::sync::Arc<JobMetrics>,
+}
+
+/// Video job metrics.
+pub(crate) struct JobMetrics {
+    /// `stream_job_frames_processed`: video frames run through a pipeline by job workers.
+    pub(crate) frames_processed: Counter,
+    /// `stream_jobs_submitted`.
+    pub(crate) submitted: Counter,
+    /// `stream_jobs_finished{status="completed"}`.
+    pub(crate) completed: Counter,
+    /// `stream_jobs_finished{status="failed"}`.
+    pub(crate) failed: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,6 +75,21 @@ impl Metrics {
                 metrics::Unit::Seconds,
                 "Time per pipeline stage (decode and each node)."
             );
+            metrics::describe_counter!(
+                "stream_jobs_submitted",
+                "Video jobs accepted by POST /v1/video/submit."
+            );
+            metrics::describe_counter!("stream_jobs_finished", "Video jobs finished, by final status.");
+            metrics::describe_counter!(
+                "stream_job_frames_processed",
+                "Video frames run through a pipeline by the job workers."
+            );
+            let jobs = JobMetrics {
+                frames_processed: metrics::counter!("stream_job_frames_processed"),
+                submitted: metrics::counter!("stream_jobs_submitted"),
+                completed: metrics::counter!("stream_jobs_finished", "status" => "completed"),
+                failed: metrics::counter!("stream_jobs_finished", "status" => "failed"),
+            };
             let errors = ErrorCode::ALL
                 .iter()
                 .map(|&code| (code, metrics::counter!("stream_errors", "code" => code.as_str())))
@@ -99,6 +127,7 @@ impl Metrics {
                 sessions_total: metrics::counter!("stream_sessions_total"),
                 errors,
                 pipelines,
+                jobs: std::sync::Arc::new(jobs),
             }
         })
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use pipeline_dag::stages::Frame;
 use stream_protocol::FrameResult;
 use stream_session::{FrameJob, FramePipeline, PipelineError};
 use tokio::sync::Semaphore;
@@ -21,6 +22,24 @@ pub(crate) struct InferencePool {
 impl InferencePool {
     pub(crate) fn new(catalog: Arc<dyn PipelineCatalog>, threads: usize) -> Self {
         Self { catalog, permits: Arc::new(Semaphore::new(threads.max(1))) }
+    }
+}
+
+impl InferencePool {
+    /// Runs a decoded frame on the calling thread once a permit is free; for job workers, which already run on
+    /// a blocking thread. A job holds at most one permit at a time, so `STREAM_JOB_WORKERS` bounds the share
+    /// of the pool jobs can take. `None` when the pool is closed.
+    pub(crate) fn run_image_blocking(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        pipeline_id: &str,
+        frame_index: u64,
+        frame: &Frame,
+    ) -> Result<FrameResult, PipelineError> {
+        let _permit = runtime
+            .block_on(self.permits.acquire())
+            .map_err(|_| PipelineError::Internal("inference pool closed".into()))?;
+        self.catalog.run_on_image(pipeline_id, frame_index, frame)
     }
 }
 

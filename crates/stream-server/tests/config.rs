@@ -246,7 +246,7 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("inference_threads", "0", "0", "expected a whole number of at least 1"),
     ("shutdown_grace_s", "-1", "1.0", "expected a whole number"),
     ("max_upload_mb", "0", "{ a = 1 }", "expected a whole number of at least 1"),
-    ("job_workers", "0", "0", "expected a whole number of at least 1"),
+    ("job_workers", "-1", "-1", "expected a whole number"),
 ];
 
 #[test]

@@ -3,12 +3,16 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use common::http::{Form, http_get, post_multipart};
 use common::{FRAME, Reply, TestServer};
 use pipeline_dag::{PipelineRegistry, RegistryConfig};
+use stream_protocol::Detection;
 use stream_protocol::ServerMessage;
-use stream_protocol::http::PipelineInfo;
+use stream_protocol::http::{JobResults, JobState, JobStatus, JobSubmitted, PipelineInfo};
 
 /// The registry is loaded once per test binary: building the tract plans takes a moment.
 fn registry() -> Arc<PipelineRegistry> {
@@ -51,5 +55,84 @@ async fn the_http_api_describes_the_builtin_pipelines() {
     assert_eq!(info.classes.len(), 80);
     assert_eq!(info.classes[0], "person");
     assert!(info.input_size.is_some());
+    server.stop().await;
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let area = |r: [f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+    inter / (area(a) + area(b) - inter)
+}
+
+/// The fixture video through the real `yolo` pipeline as a job: every sampled frame has the detections of the
+/// image it shows (fixtures/video/fixtures_640x480.expected.json).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mp4_job_finds_what_the_reference_frames_hold() {
+    let server = TestServer::start_with(TestServer::config(), registry()).await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let video = std::fs::read(root.join("video/fixtures_640x480.mp4")).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("video/fixtures_640x480.expected.json")).unwrap())
+            .unwrap();
+    let form =
+        Form::new().text("pipeline_id", "yolo").text("frame_stride", "5").file("file", "clip.mp4", &video);
+    let (code, body) = post_multipart(server.addr, "/v1/video/submit", &form).await;
+    assert_eq!(code, 202, "{body}");
+    let job_id = serde_json::from_str::<JobSubmitted>(&body).unwrap().job_id;
+    let mut status: Option<JobStatus> = None;
+    for _ in 0..600 {
+        let (_, body) = http_get(server.addr, &format!("/v1/video/status/{job_id}")).await;
+        let now: JobStatus = serde_json::from_str(&body).unwrap();
+        let done = now.status.is_finished();
+        status = Some(now);
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.unwrap();
+    assert_eq!((status.status, status.frames_processed), (JobState::Completed, 10), "{status:?}");
+    let (_, body) = http_get(server.addr, &format!("/v1/video/results/{job_id}")).await;
+    let results: JobResults = serde_json::from_str(&body).unwrap();
+
+    let min_confidence = spec["min_confidence"].as_f64().unwrap() as f32;
+    let min_iou = spec["min_iou"].as_f64().unwrap() as f32;
+    let max_delta = spec["max_confidence_delta"].as_f64().unwrap() as f32;
+    let mut checked = 0;
+    for frame in &results.results {
+        let segment = spec["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                (s["first_frame"].as_u64().unwrap()..=s["last_frame"].as_u64().unwrap())
+                    .contains(&frame.frame_index)
+            })
+            .unwrap();
+        let reference: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(root.join("expected").join(segment["expected"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let expected: Vec<Detection> =
+            serde_json::from_value(reference["by_input_size"]["416"].clone()).unwrap();
+        let found = frame.result.detections.as_deref().unwrap();
+        for want in expected.iter().filter(|d| d.confidence >= min_confidence) {
+            let hit = found.iter().find(|d| {
+                d.class_id == want.class_id
+                    && iou(d.xyxy, want.xyxy) >= min_iou
+                    && (d.confidence - want.confidence).abs() <= max_delta
+            });
+            assert!(hit.is_some(), "frame {}: {want:?} not in {found:?}", frame.frame_index);
+            checked += 1;
+        }
+    }
+    // The person, the cat, the cup and the motorcycle, twice each at least.
+    assert!(checked >= 8, "only {checked} reference detections checked");
+    assert_eq!(results.results[0].frame_index, 0);
+    assert!(
+        results.results[0].result.detections.as_deref().unwrap().iter().any(|d| &*d.class_name == "person")
+    );
     server.stop().await;
 }

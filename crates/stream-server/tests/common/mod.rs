@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod http;
+
 use futures_util::{SinkExt, StreamExt};
 use stream_protocol::http::{PipelineInfo, PipelineSummary};
 use stream_protocol::{FrameResult, ImageSize, ServerMessage};
@@ -15,6 +17,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use http::http_get;
 
 pub const FRAME: &[u8] = include_bytes!("../../../../fixtures/images/astronaut_640x480.jpg");
 
@@ -48,6 +52,22 @@ impl PipelineCatalog for TestCatalog {
         Self::IDS.contains(&id)
     }
 
+    /// Jobs run the same test pipelines on decoded frames: the result reports the frame's size.
+    fn run_on_image(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        frame: &pipeline_dag::stages::Frame,
+    ) -> Result<FrameResult, PipelineError> {
+        std::thread::sleep(Duration::from_millis(if pipeline_id == "slow" { 100 } else { 5 }));
+        match pipeline_id {
+            "fail" => return Err(PipelineError::Failed("YOLO inference failed".into())),
+            "panic" if frame_index == 1 => panic!("test pipeline panics"),
+            _ => {}
+        }
+        Ok(FrameResult::new(ImageSize { width: frame.width(), height: frame.height() }))
+    }
+
     fn run_on_frame(
         &self,
         pipeline_id: &str,
@@ -76,6 +96,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<std::io::Result<()>>,
+    /// The job store and uploads, when the test did not choose a data directory itself.
+    pub data_dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -85,13 +107,19 @@ impl TestServer {
 
     pub async fn start_with(mut config: ServerConfig, catalog: Arc<dyn PipelineCatalog>) -> Self {
         config.bind = "127.0.0.1:0".parse().unwrap();
+        // Never write a job database into the source tree: the default data dir becomes a temporary one.
+        let data_dir = (config.data_dir == ServerConfig::default().data_dir).then(|| {
+            let dir = tempfile::tempdir().unwrap();
+            config.data_dir = dir.path().to_owned();
+            dir
+        });
         let server = Server::bind(&config, catalog).await.unwrap();
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop), task }
+        Self { addr, stop: Some(stop), task, data_dir }
     }
 
     pub fn config() -> ServerConfig {
@@ -122,38 +150,6 @@ impl TestServer {
             let _ = stop.send(());
         }
         tokio::time::timeout(Duration::from_secs(10), &mut self.task).await.unwrap().unwrap().unwrap();
-    }
-}
-
-/// A minimal HTTP/1.1 GET over a real socket (no client library needed for tests).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, dechunk(&body))
-}
-
-/// Undoes `Transfer-Encoding: chunked` when the body looks chunked.
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size, tail)) = rest.split_once("\r\n") else { return body.to_owned() };
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { return body.to_owned() };
-        if size == 0 {
-            return out;
-        }
-        if tail.len() < size {
-            return body.to_owned();
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
     }
 }
 
