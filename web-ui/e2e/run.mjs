@@ -5,8 +5,8 @@
 //   npm run e2e:mock                        # the same browser steps against e2e/mock-server.mjs (no inference)
 //
 // Environment: STREAM_SERVER_BIN, CHROMIUM_PATH (default /usr/bin/chromium), E2E_START_TIMEOUT_MS (server start,
-// default 120000), E2E_RESULT_TIMEOUT_MS (first result, default 90000), E2E_DOCS_SCREENSHOT=0 (do not write
-// ../docs/img/ui-live.png).
+// default 120000), E2E_RESULT_TIMEOUT_MS (first result, default 90000), E2E_JOB_TIMEOUT_MS (an uploaded video's
+// job to complete, default 180000), E2E_DOCS_SCREENSHOT=0 (do not write ../docs/img/ui-live.png).
 // Output: one line per test, then "e2e: N passed, M failed"; screenshots in e2e/artifacts/ (and, with the real
 // server, ../docs/img/ui-live.png).
 
@@ -42,6 +42,7 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const serverBin = resolve(webDir, process.env.STREAM_SERVER_BIN ?? '../target/debug/stream-server');
 const startTimeoutMs = Number(process.env.E2E_START_TIMEOUT_MS ?? 120_000);
 const resultTimeoutMs = Number(process.env.E2E_RESULT_TIMEOUT_MS ?? 90_000);
+const jobTimeoutMs = Number(process.env.E2E_JOB_TIMEOUT_MS ?? 180_000);
 const docsScreenshot = !useMock && process.env.E2E_DOCS_SCREENSHOT !== '0';
 
 const BASE_ARGS = [
@@ -75,7 +76,7 @@ function preflight() {
         '  (`npm run e2e:mock` runs the browser steps against a mock server instead.)',
     );
   }
-  for (const f of ['images/astronaut_640x480.jpg', 'images/page_640x480.jpg', 'models']) {
+  for (const f of ['images/astronaut_640x480.jpg', 'images/page_640x480.jpg', 'video/fixtures_640x480.mp4', 'models']) {
     if (!existsSync(join(fixturesDir, f))) fail(`fixture missing: ${join(fixturesDir, f)}`);
   }
   mkdirSync(artifacts, { recursive: true });
@@ -371,6 +372,91 @@ async function main() {
         `recognised text has ${found.length}/${words.length} of the page's longer words:\n${text.slice(0, 400)}`,
       );
       await shot(page, 'ocr.png');
+      await page.close();
+    });
+
+    await test('upload: an MP4 becomes a job whose progress reaches 100% and whose results show a person box', async () => {
+      const page = await openUi(camA.context, base, '');
+      const video = join(fixturesDir, 'video/fixtures_640x480.mp4');
+      await page.locator('[data-testid="upload-pipeline"] option[value="yolo"]').waitFor({ state: 'attached' });
+      await page.getByTestId('upload-pipeline').selectOption('yolo');
+      await page.getByTestId('upload-file').setInputFiles(video);
+      await page.getByTestId('upload-frame-stride').fill('10');
+      await page.getByTestId('upload-submit').click();
+      const uploadError = page.getByTestId('upload-error');
+      // The new job is listed first (newest first).
+      const item = page.locator('[data-testid="job"]').first();
+      await Promise.race([
+        item.filter({ hasText: 'fixtures_640x480.mp4' }).waitFor({ timeout: 30_000 }),
+        uploadError.waitFor({ timeout: 30_000 }).then(async () => {
+          throw new Error(`upload rejected: ${await uploadError.textContent()}`);
+        }),
+      ]);
+      const jobId = await item.getAttribute('data-job-id');
+      assert(jobId !== null && jobId !== '', 'the job has no id');
+      const job = page.locator(`[data-testid="job"][data-job-id="${jobId}"]`);
+
+      // Follow the progress bar until the job finishes: it never goes back, and ends at 100 when completed.
+      /** @type {number[]} */
+      const seen = [];
+      const deadline = Date.now() + jobTimeoutMs;
+      /** @type {string} */
+      let status;
+      for (;;) {
+        status = (await job.getAttribute('data-status')) ?? '';
+        const now = Number(await job.getByRole('progressbar').getAttribute('aria-valuenow'));
+        if (seen.at(-1) !== now) seen.push(now);
+        if (status === 'completed' || status === 'failed') break;
+        assert(Date.now() < deadline, `job ${jobId} still ${status} after ${jobTimeoutMs} ms (progress ${seen.join(' → ')})`);
+        await page.waitForTimeout(100);
+      }
+      if (status === 'failed') {
+        throw new Error(`job failed: ${await job.getByTestId('job-error').textContent()}`);
+      }
+      assert(
+        seen.every((v, i) => i === 0 || v >= (seen[i - 1] ?? 0)),
+        `progress went backwards: ${seen.join(' → ')}`,
+      );
+      assert(seen.at(-1) === 100, `completed job shows progress ${seen.at(-1)} (seen ${seen.join(' → ')})`);
+      assert((await page.getByTestId('upload-error').count()) === 0, 'an upload error is shown');
+
+      await job.getByTestId('job-view').click();
+      const results = page.getByTestId('job-results');
+      const firstRow = results.locator('[data-testid="result-row"][data-frame-index="0"]');
+      await firstRow.waitFor({ timeout: 30_000 });
+      await firstRow.locator('[data-testid="result-detection"][data-class-name="person"]').first().waitFor({ timeout: 5_000 });
+      // With frame_stride 10 the analysed frames are 0, 10, 20, …
+      const indices = await results.locator('[data-testid="result-row"]').evaluateAll((rows) =>
+        rows.map((r) => Number(r.getAttribute('data-frame-index'))),
+      );
+      assert(indices[0] === 0 && indices.every((f) => f % 10 === 0), `frame indices with stride 10: ${indices.join(', ')}`);
+      // Before playback the overlay shows frame 0's boxes over the uploaded video.
+      await results
+        .locator('[data-testid="overlay"][data-frame-index="0"] [data-testid="detection"][data-class-name="person"]')
+        .first()
+        .waitFor({ timeout: 5_000 });
+      // The uploaded video plays from /v1/video/file/{id}, and seeking moves the overlay to the matching frame.
+      const player = results.getByTestId('job-video');
+      const src = await player.getAttribute('src');
+      assert(src === `/v1/video/file/${jobId}`, `video src is ${src}`);
+      await player.evaluate(
+        (el) =>
+          new Promise((ok, ko) => {
+            const v = /** @type {HTMLVideoElement} */ (el);
+            if (v.readyState >= 1) ok(undefined);
+            v.addEventListener('loadedmetadata', () => ok(undefined), { once: true });
+            v.addEventListener('error', () => ko(new Error(`video error: ${v.error?.message ?? v.error?.code}`)), { once: true });
+            setTimeout(() => ko(new Error(`video not loaded (readyState ${v.readyState})`)), 30_000);
+          }),
+      );
+      const duration = await player.evaluate((el) => /** @type {HTMLVideoElement} */ (el).duration);
+      assert(Math.abs(duration - 5) < 0.5, `video duration ${duration} s, expected 5 s`);
+      await player.evaluate((el) => {
+        /** @type {HTMLVideoElement} */ (el).currentTime = 1.5;
+      });
+      await results.locator('[data-testid="overlay"][data-frame-index="10"]').waitFor({ timeout: 10_000 });
+      await results.scrollIntoViewIfNeeded();
+      await shot(page, 'upload-results.png');
       await page.close();
     });
   } finally {

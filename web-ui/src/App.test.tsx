@@ -1,4 +1,4 @@
-import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { App } from './App';
 import { FakeWebSocket, resultMessage } from './test/FakeWebSocket';
@@ -19,7 +19,11 @@ beforeEach(() => {
   FakeWebSocket.reset();
   vi.stubGlobal(
     'fetch',
-    vi.fn(() => Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve({ pipelines }) })),
+    vi.fn((url: string) => {
+      // The upload panel beside the live view lists the (here: no) video jobs.
+      const body = url === '/v1/jobs' ? { jobs: [] } : { pipelines };
+      return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(body) });
+    }),
   );
   // A camera that never finishes starting: the stream logic is under test here, not the camera.
   Object.defineProperty(navigator, 'mediaDevices', {
@@ -37,8 +41,10 @@ afterEach(() => {
 
 async function ready(search = '') {
   render(<App clientOptions={clientOptions} search={search} />);
-  await screen.findByRole('option', { name: 'YOLO (yolo)' });
-  return screen.getByTestId<HTMLSelectElement>('pipeline-select');
+  // The live view's selector (the upload form has its own, `upload-pipeline`).
+  const select = screen.getByTestId<HTMLSelectElement>('pipeline-select');
+  await within(select).findByRole('option', { name: 'YOLO (yolo)' });
+  return select;
 }
 
 describe('App: pipeline selector and stream', () => {
@@ -131,5 +137,18 @@ describe('App: pipeline selector and stream', () => {
       expect(screen.getByTestId('camera-error').textContent).toMatch(/denied/);
     });
     expect(screen.getByTestId('start')).toBeTruthy();
+  });
+});
+
+describe('App: MP4 upload panel', () => {
+  it('sits beside the live view with its own pipeline choice and the job list', async () => {
+    await ready();
+    const panel = screen.getByTestId('jobs-panel');
+    expect(panel.contains(screen.getByTestId('pipeline-select'))).toBe(false);
+    const uploadSelect = within(panel).getByTestId<HTMLSelectElement>('upload-pipeline');
+    await within(uploadSelect).findByRole('option', { name: 'YOLO (yolo)' });
+    expect(uploadSelect.value).toBe('yolo');
+    await within(panel).findByTestId('jobs-empty');
+    expect(fetch).toHaveBeenCalledWith('/v1/jobs', expect.anything());
   });
 });

@@ -1,4 +1,5 @@
 import { LiveView } from './components/LiveView';
+import { JobsPanel } from './jobs/JobsPanel';
 import type { RealtimeClientOptions } from './realtime/RealtimeClient';
 import { RealtimeProvider } from './realtime/RealtimeProvider';
 
@@ -16,17 +17,14 @@ export function App({ clientOptions, search = window.location.search }: AppProps
         <h1>
           ForgeSyte <span>Stream</span>
         </h1>
-        <p className="muted">Real-time detection and text recognition on your camera.</p>
+        <p className="muted">Real-time detection and text recognition on your camera, or on an uploaded video.</p>
       </header>
       <main>
         <RealtimeProvider clientOptions={clientOptions}>
           <LiveView initialPipeline={params.get('pipeline')} initialDebug={params.has('debug')} />
         </RealtimeProvider>
-        {/*
-          MP4 upload (SPEC §8: upload, job list, progress bar) belongs here as its own feature,
-          e.g. src/upload/UploadPanel.tsx using POST /v1/video/submit and GET /v1/video/status|results/{job_id}.
-          It does not share the live stream's state, so it sits beside <RealtimeProvider>, not inside it.
-        */}
+        {/* MP4 upload (SPEC §8): its own state, beside the live stream's provider, not inside it. */}
+        <JobsPanel />
       </main>
     </div>
   );

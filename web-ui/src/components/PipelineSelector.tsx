@@ -6,16 +6,25 @@ export interface PipelineSelectorProps {
   onChange: (pipelineId: string) => void;
   loading?: boolean;
   error?: string | null;
+  /** `data-testid` of the <select> (the live view's is `pipeline-select`). */
+  testId?: string;
 }
 
 /** Choice of pipeline from /v1/pipelines/list. A value the server did not list is still shown (as unknown). */
-export function PipelineSelector({ pipelines, value, onChange, loading = false, error = null }: PipelineSelectorProps) {
+export function PipelineSelector({
+  pipelines,
+  value,
+  onChange,
+  loading = false,
+  error = null,
+  testId = 'pipeline-select',
+}: PipelineSelectorProps) {
   const unknown = value !== null && !pipelines.some((p) => p.id === value);
   return (
     <label className="field">
       Pipeline
       <select
-        data-testid="pipeline-select"
+        data-testid={testId}
         value={value ?? ''}
         disabled={loading && pipelines.length === 0}
         onChange={(e) => {
