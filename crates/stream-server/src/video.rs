@@ -494,6 +494,37 @@ mod robustness {
         assert_eq!(decode(&fixture()).unwrap(), 8);
     }
 
+    /// High profile with B-frames (what phones record): pictures come out of the decoder in presentation
+    /// order, each with its own timestamp, though the file stores them in decoding order.
+    #[test]
+    fn high_profile_with_b_frames_decodes_in_presentation_order() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/video/high_bframes_320x240.mp4");
+        let mut frames =
+            VideoFrames::open(path.as_ref(), Sampling { stride: 1, max_frames: None }, 1 << 20).unwrap();
+        assert_eq!(frames.info().frames, 50);
+        let (mut seen, mut cuts, mut previous): (Vec<_>, Vec<_>, Option<Frame>) =
+            (Vec::new(), Vec::new(), None);
+        while let Some(f) = frames.next_frame().unwrap() {
+            assert_eq!((f.frame.width(), f.frame.height()), (320, 240));
+            seen.push((f.index, f.timestamp_ms));
+            // The clip shows five still photos, 10 frames each: the picture changes exactly at 10, 20, 30, 40.
+            if let Some(previous) = &previous {
+                let diff = previous
+                    .rgb()
+                    .iter()
+                    .zip(f.frame.rgb())
+                    .map(|(a, b)| u64::from(a.abs_diff(*b)))
+                    .sum::<u64>();
+                if diff / previous.rgb().len() as u64 > 10 {
+                    cuts.push(f.index);
+                }
+            }
+            previous = Some(f.frame);
+        }
+        assert_eq!(seen, (0..50).map(|i| (i, i * 100)).collect::<Vec<_>>());
+        assert_eq!(cuts, [10, 20, 30, 40]);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
