@@ -10,7 +10,7 @@
 // Output: one line per test, then "e2e: N passed, M failed"; screenshots in e2e/artifacts/ (and, with the real
 // server, ../docs/img/ui-live.png).
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {
   copyFileSync,
@@ -25,9 +25,11 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import { makeY4mFromJpeg } from './y4m.mjs';
 
+const execFileP = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const webDir = resolve(here, '..');
 const repoDir = resolve(webDir, '..');
@@ -36,6 +38,7 @@ const artifacts = join(here, 'artifacts');
 const cacheDir = join(here, '.cache');
 const fixturesDir = join(repoDir, 'fixtures');
 const docsShot = join(repoDir, 'docs', 'img', 'ui-live.png');
+const docsJobsShot = join(repoDir, 'docs', 'img', 'ui-jobs.png');
 
 const useMock = process.argv.includes('--mock');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -456,8 +459,21 @@ async function main() {
       });
       await results.locator('[data-testid="overlay"][data-frame-index="10"]').waitFor({ timeout: 10_000 });
       await results.scrollIntoViewIfNeeded();
-      await shot(page, 'upload-results.png');
+      const jobsFile = await shot(page, 'upload-results.png');
+      if (docsScreenshot) copyFileSync(jobsFile, docsJobsShot);
       await page.close();
+    });
+
+    await test("the README's WebSocket client example streams a JPEG and prints the person", async () => {
+      const example = join(repoDir, 'docs/examples/client.mjs');
+      const readme = readFileSync(join(repoDir, 'README.md'), 'utf8');
+      assert(readme.includes(readFileSync(example, 'utf8').trim()), 'README.md must quote docs/examples/client.mjs verbatim');
+      const major = Number(process.versions.node.split('.')[0]);
+      const flags = major < 22 ? ['--experimental-websocket', '--no-warnings'] : [];
+      const url = `ws://${server.addr}/ws/video/stream?pipeline_id=yolo`;
+      const frame = join(fixturesDir, 'images/astronaut_640x480.jpg');
+      const { stdout } = await execFileP(process.execPath, [...flags, example, url, frame], { timeout: 60_000 });
+      assert(/^person 0\.\d\d \[/m.test(stdout), `expected a person line, got:\n${stdout}`);
     });
   } finally {
     await camA.close().catch(() => undefined);

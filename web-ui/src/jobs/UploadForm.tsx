@@ -87,40 +87,22 @@ export function UploadForm({ onSubmitted }: UploadFormProps) {
         error={listError}
         testId="upload-pipeline"
       />
-      <label className="field">
-        Frame stride
-        <input
-          className="number-input"
-          type="number"
-          min={1}
-          step={1}
-          inputMode="numeric"
-          placeholder="1"
-          value={stride}
-          data-testid="upload-frame-stride"
-          aria-invalid={strideValue === undefined}
-          onChange={(e) => {
-            setStride(e.target.value);
-          }}
-        />
-      </label>
-      <label className="field">
-        Max frames
-        <input
-          className="number-input"
-          type="number"
-          min={1}
-          step={1}
-          inputMode="numeric"
-          placeholder="all"
-          value={maxFrames}
-          data-testid="upload-max-frames"
-          aria-invalid={maxFramesValue === undefined}
-          onChange={(e) => {
-            setMaxFrames(e.target.value);
-          }}
-        />
-      </label>
+      <PositiveIntField
+        label="Frame stride"
+        placeholder="1"
+        value={stride}
+        invalid={strideValue === undefined}
+        testId="upload-frame-stride"
+        onChange={setStride}
+      />
+      <PositiveIntField
+        label="Max frames"
+        placeholder="all"
+        value={maxFrames}
+        invalid={maxFramesValue === undefined}
+        testId="upload-max-frames"
+        onChange={setMaxFrames}
+      />
       <button
         type="submit"
         className="primary"
@@ -161,5 +143,37 @@ export function UploadForm({ onSubmitted }: UploadFormProps) {
         </div>
       )}
     </form>
+  );
+}
+
+interface PositiveIntFieldProps {
+  label: string;
+  placeholder: string;
+  value: string;
+  invalid: boolean;
+  testId: string;
+  onChange: (value: string) => void;
+}
+
+/** An optional whole-number input (empty means the server's default). */
+function PositiveIntField({ label, placeholder, value, invalid, testId, onChange }: PositiveIntFieldProps) {
+  return (
+    <label className="field">
+      {label}
+      <input
+        className="number-input"
+        type="number"
+        min={1}
+        step={1}
+        inputMode="numeric"
+        placeholder={placeholder}
+        value={value}
+        data-testid={testId}
+        aria-invalid={invalid}
+        onChange={(e) => {
+          onChange(e.target.value);
+        }}
+      />
+    </label>
   );
 }
