@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let mut registry_config = RegistryConfig::new(&config.models_dir);
     registry_config.pipelines_dir.clone_from(&config.pipelines_dir);
     registry_config.max_pixels = config.max_pixels;
+    registry_config.inference_threads = config.model_threads;
     let registry = match PipelineRegistry::load(&registry_config) {
         Ok(registry) => Arc::new(registry),
         Err(error) => {

@@ -165,7 +165,7 @@ async fn a_job_survives_sigkill_and_other_jobs_stay_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_session_writes_the_named_log_events_and_sigterm_exits_0() {
+async fn a_session_writes_the_named_log_events_and_sigterm_requeues_a_running_job_and_exits_0() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[]);
     let frame = std::fs::read(root().join("fixtures/images/astronaut_640x480.jpg")).unwrap();
@@ -194,10 +194,17 @@ async fn a_session_writes_the_named_log_events_and_sigterm_exits_0() {
     assert_eq!(disconnect["fields"]["end"], "invalid_frame");
     assert!(disconnect["fields"]["duration_ms"].is_number(), "{disconnect}");
 
+    // A job in the middle of its frames when SIGTERM arrives goes back to the queue, once.
+    let job = server.submit("yolo", "1").await;
+    server.wait_for_job(&job, |s| s["frames_processed"].as_u64().unwrap() >= 1).await;
     server.signal("TERM");
     let log = Arc::clone(&server.log);
     let status = server.wait();
     assert_eq!(status.code(), Some(0));
     let log = log.lock().unwrap();
     assert!(log.iter().any(|e| e["fields"]["message"] == "server_stopped"));
+    let requeued: Vec<_> = log.iter().filter(|e| e["fields"]["message"] == "job_requeued").collect();
+    assert_eq!(requeued.len(), 1, "{requeued:?}");
+    assert_eq!(requeued[0]["fields"]["job_id"], job.as_str());
+    assert_eq!(log.iter().filter(|e| e["fields"]["message"] == "job_started").count(), 1);
 }

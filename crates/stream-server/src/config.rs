@@ -924,6 +924,10 @@ settings! {
     inference_threads: usize = available_cores(), kind Int<usize, 1, UNBOUNDED>,
         env "STREAM_INFERENCE_THREADS", flag "inference-threads", value "N", shown "number of cores",
         help "Concurrent pipeline runs across all sessions";
+    model_threads: usize = 1, kind Int<usize, 1, 64>,
+        env "STREAM_MODEL_THREADS", flag "model-threads", value "N", shown "1",
+        help "Threads one pipeline run may use for its models' matrix kernels (1 to 64). 1 suits several \
+              sessions (each run on its own core); the number of cores suits a single session (lowest latency)";
     shutdown_grace_s: u64 = 5, kind Int<u64, 0, UNBOUNDED>,
         env "STREAM_SHUTDOWN_GRACE_S", flag "shutdown-grace-s", value "SECONDS", shown "5",
         help "Seconds sessions get to close on SIGINT/SIGTERM";

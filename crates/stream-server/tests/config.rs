@@ -84,6 +84,7 @@ fn defaults() {
     assert_eq!(config.log_format, LogFormat::Json);
     assert_eq!(config.log_level, "info");
     assert_eq!(config.inference_threads, std::thread::available_parallelism().unwrap().get());
+    assert_eq!(config.model_threads, 1);
     assert_eq!(config.shutdown_grace_s, 5);
     assert_eq!(config.max_upload_mb, 500);
     assert_eq!(config.job_workers, 1);
@@ -198,6 +199,7 @@ const GOOD: &[(&str, &str, &str, &str)] = &[
     ("log_format", "Pretty", "\"pretty\"", "pretty"),
     ("log_level", "stream_server=debug,info", "\"stream_server=debug,info\"", "stream_server=debug,info"),
     ("inference_threads", "3", "3", "3"),
+    ("model_threads", "2", "2", "2"),
     ("shutdown_grace_s", "0", "0", "0"),
     ("max_upload_mb", "20", "20", "20"),
     ("job_workers", "4", "4", "4"),
@@ -244,6 +246,7 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("log_format", "xml", "\"xml\"", "expected json or pretty"),
     ("log_level", " ", "\"\"", "expected a non-empty log filter"),
     ("inference_threads", "0", "0", "expected a whole number of at least 1"),
+    ("model_threads", "65", "0", "expected a whole number between 1 and 64"),
     ("shutdown_grace_s", "-1", "1.0", "expected a whole number"),
     ("max_upload_mb", "0", "{ a = 1 }", "expected a whole number of at least 1"),
     ("job_workers", "-1", "-1", "expected a whole number"),

@@ -118,6 +118,10 @@ impl Jobs {
 
     async fn worker(self: Arc<Self>, worker: usize, shutdown: CancellationToken, metrics: Arc<JobMetrics>) {
         loop {
+            // A job interrupted by shutdown is back in the queue: it must not be claimed again by this process.
+            if shutdown.is_cancelled() {
+                return;
+            }
             let claimed = {
                 let jobs = Arc::clone(&self);
                 tokio::task::spawn_blocking(move || jobs.store.claim_next()).await
@@ -142,9 +146,6 @@ impl Jobs {
                 () = shutdown.cancelled() => return,
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
-            }
-            if shutdown.is_cancelled() {
-                return;
             }
         }
     }
