@@ -2,12 +2,22 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# The optional onnxruntime engine's library: pinned version, wheel and checksums (see `just onnxruntime`).
+ort_version := "1.31.1"
+ort_wheel := "onnxruntime-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl"
+ort_wheel_sha256 := "1f3dea47f2f0e5117c2404cea7d21fd253ae7836a3bf167a501cdfbb2600d536"
+ort_library := "target/onnxruntime/libonnxruntime.so." + ort_version
+ort_library_sha256 := "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"
+ort_features := "--features pipeline-dag/onnxruntime"
+
 # List the recipes.
 default:
     @just --list
 
-# Everything CI checks: formatting, lints, tests, docs, dependency policy, the web UI, and the browser tests.
-test: fmt-check clippy test-rust doc deny web-check e2e
+# The onnxruntime engine's tests run too when its library is present (`just onnxruntime`; CI fetches it).
+
+# Everything CI checks: format, lints, tests, docs, dependency policy, web UI, browser tests, onnxruntime.
+test: fmt-check clippy test-rust doc deny web-check e2e test-onnxruntime
 
 # Formatting, checked (run `just fmt` to apply).
 fmt-check:
@@ -17,9 +27,10 @@ fmt-check:
 fmt:
     cargo fmt --all
 
-# Lints on every target, warnings are errors.
+# Lints on every target, warnings are errors; once more with the onnxruntime engine compiled in.
 clippy:
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo clippy --workspace --all-targets --locked {{ort_features}} -- -D warnings
 
 # Unit, integration, property and doc tests of every crate.
 test-rust:
@@ -28,6 +39,39 @@ test-rust:
 # API docs; broken links and missing docs fail.
 doc:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+# `--engine onnxruntime` looks for the library in target/onnxruntime/ by default.
+
+# Fetch onnxruntime's shared library from the PyPI wheel (pinned version, platform, checksums).
+onnxruntime:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    lib={{ort_library}}
+    if [[ -f $lib ]] && echo "{{ort_library_sha256}}  $lib" | sha256sum --check --status; then
+        echo "$lib"; exit 0
+    fi
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_28_x86_64 --dest "$tmp" onnxruntime=={{ort_version}}
+    echo "{{ort_wheel_sha256}}  $tmp/{{ort_wheel}}" | sha256sum --check --quiet
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
+        "$tmp/{{ort_wheel}}" "onnxruntime/capi/libonnxruntime.so.{{ort_version}}" "$tmp"
+    mkdir -p "$(dirname "$lib")"
+    mv "$tmp/onnxruntime/capi/libonnxruntime.so.{{ort_version}}" "$lib"
+    echo "{{ort_library_sha256}}  $lib" | sha256sum --check --quiet
+    echo "$lib"
+
+# Skipped (with a note) when the library is absent, so a plain `just test` needs no download; CI requires it.
+
+# The accuracy and server process tests on the onnxruntime engine.
+test-onnxruntime:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ ! -f {{ort_library}} ]]; then
+        if [[ "${CI:-}" == true ]]; then echo "CI: {{ort_library}} is missing (run just onnxruntime)" >&2; exit 1; fi
+        echo "onnxruntime tests skipped: no {{ort_library}} (run just onnxruntime to fetch it)"; exit 0
+    fi
+    STREAM_ENGINE=onnxruntime STREAM_ONNXRUNTIME_LIBRARY="$PWD/{{ort_library}}" cargo test --workspace --locked {{ort_features}} --test models --test process
 
 # Licences, bans and sources (the checks that work offline; see deny.toml).
 deny:
@@ -58,8 +102,14 @@ e2e: web-build
     cargo build --workspace --locked
     cd web-ui && npm run e2e
 
-# Start the server with the web UI and the built-in pipelines on http://127.0.0.1:8080 (flags pass through).
+# The server on the onnxruntime engine (fetches its library first), optimised.
+run-onnxruntime *ARGS: onnxruntime web-build
+    cargo build --release --workspace --locked {{ort_features}}
+    target/release/stream-server --log-format pretty --engine onnxruntime {{ARGS}}
+
 # (Builds with --workspace, like the tests, so tract is compiled once: `-p` would resolve features differently.)
+
+# Start the server with the web UI and the built-in pipelines on http://127.0.0.1:8080 (flags pass through).
 run *ARGS: web-build
     cargo build --workspace --locked
     target/debug/stream-server --log-format pretty {{ARGS}}

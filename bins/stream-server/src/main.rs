@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use pipeline_dag::{PipelineRegistry, RegistryConfig};
+use pipeline_dag::PipelineRegistry;
 use stream_server::config::LogFormat;
 use stream_server::{Server, ServerConfig, shutdown_signal};
 use tracing_subscriber::EnvFilter;
@@ -25,11 +25,7 @@ fn main() -> ExitCode {
     init_tracing(&config);
     tracing::info!(settings = %config.describe_line(), "server_config");
 
-    let mut registry_config = RegistryConfig::new(&config.models_dir);
-    registry_config.pipelines_dir.clone_from(&config.pipelines_dir);
-    registry_config.max_pixels = config.max_pixels;
-    registry_config.inference_threads = config.model_threads;
-    let registry = match PipelineRegistry::load(&registry_config) {
+    let registry = match PipelineRegistry::load(&config.registry_config()) {
         Ok(registry) => Arc::new(registry),
         Err(error) => {
             tracing::error!(%error, "pipelines_failed");

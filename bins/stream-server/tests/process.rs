@@ -1,6 +1,9 @@
 //! The real binary as an operator runs it: a child process with the real models, its JSON log on stdout.
 //! SIGKILL during a video job and a restart on the same data directory; the log events a session writes;
-//! SIGTERM.
+//! SIGTERM; start-up errors of the inference engine.
+//!
+//! The servers run on the engine named by `STREAM_ENGINE` (inherited; `just test-onnxruntime` sets
+//! `onnxruntime`), so these tests pass on both engines.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../../crates/stream-server/tests/common/http.rs"]
@@ -174,7 +177,16 @@ async fn a_session_writes_the_named_log_events_and_sigterm_requeues_a_running_jo
     socket.send(Message::Binary(frame.into())).await.unwrap();
     use futures_util::StreamExt;
     let reply = socket.next().await.unwrap().unwrap();
-    assert!(reply.to_text().unwrap().contains(r#""frame_index":0"#), "{reply}");
+    let result: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(result["frame_index"], 0, "{reply}");
+    let detections = result["result"]["detections"].as_array().unwrap_or_else(|| panic!("{reply}"));
+    assert!(detections.iter().any(|d| d["class_name"] == "person"), "{reply}");
+    let engine = std::env::var("STREAM_ENGINE").unwrap_or_else(|_| "tract".to_owned());
+    let config = server.wait_for_event("server_config").await;
+    assert!(
+        config["fields"]["settings"].as_str().unwrap().contains(&format!("engine={engine} ")),
+        "{config}"
+    );
     socket.send(Message::Binary(b"not a jpeg".to_vec().into())).await.unwrap();
     while socket.next().await.is_some_and(|m| m.is_ok()) {}
 
@@ -207,4 +219,53 @@ async fn a_session_writes_the_named_log_events_and_sigterm_requeues_a_running_jo
     assert_eq!(requeued.len(), 1, "{requeued:?}");
     assert_eq!(requeued[0]["fields"]["job_id"], job.as_str());
     assert_eq!(log.iter().filter(|e| e["fields"]["message"] == "job_started").count(), 1);
+}
+
+/// Runs the binary until it exits; returns its exit code and stderr.
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_stream-server"))
+        .args(["--bind", "127.0.0.1:0", "--web-dir", "/nonexistent"])
+        .arg("--models-dir")
+        .arg(root().join("fixtures/models"))
+        .args(args)
+        .env_remove("STREAM_ENGINE")
+        .env_remove("STREAM_ONNXRUNTIME_LIBRARY")
+        .output()
+        .unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_missing_or_wrong_onnxruntime_library_is_a_start_up_error_not_a_panic() {
+    let compiled_in =
+        pipeline_dag::Engine::OnnxRuntime(pipeline_dag::OnnxRuntimeConfig::new("x")).is_compiled_in();
+    let (code, stderr) =
+        run_to_exit(&["--engine", "onnxruntime", "--onnxruntime-library", "/nonexistent/libonnxruntime.so"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot load the pipelines: cannot start the onnxruntime inference engine: "),
+        "{stderr}"
+    );
+    if compiled_in {
+        assert!(stderr.contains("onnxruntime library /nonexistent/libonnxruntime.so not found"), "{stderr}");
+    } else {
+        assert!(stderr.contains("this build has no onnxruntime engine"), "{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A file that is not a shared library.
+    let bogus = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bogus.path(), b"not a library").unwrap();
+    let (code, stderr) =
+        run_to_exit(&["--engine", "onnxruntime", "--onnxruntime-library", bogus.path().to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    if compiled_in {
+        assert!(stderr.contains("cannot load onnxruntime from"), "{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // An engine that does not exist is a configuration error.
+    let (code, stderr) = run_to_exit(&["--engine", "tensorflow"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("expected tract or onnxruntime"), "{stderr}");
 }

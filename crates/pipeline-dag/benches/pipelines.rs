@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
-use pipeline_dag::stages::{
-    OnnxModel, OutputFormat, Threads, decode_jpeg, decode_nanodet, detection_input, nms,
-};
-use pipeline_dag::{PipelineRegistry, RegistryConfig};
+use pipeline_dag::stages::{OnnxModel, OutputFormat, decode_jpeg, decode_nanodet, detection_input, nms};
+use pipeline_dag::{Engine, InferenceEngine, PipelineRegistry, RegistryConfig};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -23,6 +21,25 @@ fn frame_bytes(name: &str) -> Vec<u8> {
 
 fn model(name: &str) -> PathBuf {
     workspace().join("fixtures/models").join(name)
+}
+
+/// tract, and onnxruntime when this build has it and its library is where `just onnxruntime` puts it (or
+/// `STREAM_ONNXRUNTIME_LIBRARY` names it).
+fn engines() -> Vec<Engine> {
+    let mut engines = vec![Engine::Tract];
+    if cfg!(feature = "onnxruntime") {
+        let library =
+            std::env::var_os("STREAM_ONNXRUNTIME_LIBRARY").map(PathBuf::from).unwrap_or_else(|| {
+                workspace().join(format!(
+                    "target/onnxruntime/libonnxruntime.so.{}",
+                    pipeline_dag::ONNXRUNTIME_VERSION
+                ))
+            });
+        if library.is_file() {
+            engines.push(Engine::OnnxRuntime(pipeline_dag::OnnxRuntimeConfig::new(library)));
+        }
+    }
+    engines
 }
 
 fn jpeg(c: &mut Criterion) {
@@ -95,13 +112,15 @@ fn models(c: &mut Criterion) {
         ("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 640]),
         ("ppocr-cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", [1, 3, 48, 192]),
     ];
-    for threads in [1usize, 2] {
-        let pool = Threads::new(threads).expect("thread pool");
-        for (label, file, shape) in cases {
-            let model = OnnxModel::load(&model(file), shape, &pool).expect("model loads");
-            let input = vec![0.1f32; shape.iter().product()];
-            let id = format!("{label}/{}x{}/threads={threads}", shape[3], shape[2]);
-            group.bench_function(id, |b| b.iter(|| model.run(black_box(input.clone())).expect("runs")));
+    for engine in engines() {
+        for threads in [1usize, 2] {
+            let engine_threads = InferenceEngine::new(&engine, threads, 1).expect("engine starts");
+            for (label, file, shape) in cases {
+                let model = engine_threads.load_model(&model(file), shape).expect("model loads");
+                let input = vec![0.1f32; shape.iter().product()];
+                let id = format!("{label}/{}x{}/{}/threads={threads}", shape[3], shape[2], engine.name());
+                group.bench_function(id, |b| b.iter(|| model.run(black_box(input.clone())).expect("runs")));
+            }
         }
     }
     group.finish();
@@ -112,8 +131,7 @@ fn decode_and_nms(c: &mut Criterion) {
     let mut group = c.benchmark_group("detection_decode_nms");
     for size in [416u32, 320] {
         let s = size as usize;
-        let model = OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, s, s], &Threads::default())
-            .expect("model loads");
+        let model = OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, s, s], 1).expect("model loads");
         let outputs =
             model.run(detection_input(&frame, size, OutputFormat::NanoDet).expect("input")).expect("runs");
         let views: Vec<_> = (0..outputs.len()).map(|i| outputs.get(i).expect("float output")).collect();
@@ -127,21 +145,22 @@ fn decode_and_nms(c: &mut Criterion) {
 fn pipelines(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(10).measurement_time(Duration::from_secs(4));
-    for threads in [1usize, 2] {
+    for (engine, threads) in engines().into_iter().flat_map(|e| [(e.clone(), 1usize), (e, 2)]) {
         let mut config = RegistryConfig::new(workspace().join("fixtures/models"));
         config.pipelines_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pipelines"));
         config.inference_threads = threads;
+        config.engine = engine.clone();
         let registry = PipelineRegistry::load(&config).expect("registry loads");
         for (pipeline, frame) in
             [("yolo", "chelsea"), ("yolo_320", "chelsea"), ("ocr", "page"), ("yolo_ocr", "page")]
         {
             let bytes = frame_bytes(frame);
-            let id = format!("{pipeline}/{frame}/threads={threads}");
+            let id = format!("{pipeline}/{frame}/{}/threads={threads}", engine.name());
             group.bench_function(id, |b| {
                 b.iter(|| registry.run_on_frame(pipeline, 0, black_box(&bytes)).expect("runs"))
             });
         }
-        if threads == 1 {
+        if threads == 1 && engine == Engine::Tract {
             // yolo_ocr with its two branches one after the other, to see what running them concurrently buys.
             config.parallel_branches = false;
             let sequential = PipelineRegistry::load(&config).expect("registry loads");
@@ -166,8 +185,8 @@ fn pipeline_vs_model(c: &mut Criterion) {
     let registry = PipelineRegistry::load(&config).expect("registry loads");
     let bytes = frame_bytes("chelsea");
     for (pipeline, size) in [("yolo_320", 320usize), ("yolo", 416)] {
-        let model = OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, size, size], &Threads::default())
-            .expect("model loads");
+        let model =
+            OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, size, size], 1).expect("model loads");
         let input = vec![0.1f32; 3 * size * size];
         for timed in ["pipeline", "bare model"] {
             group.bench_function(format!("{pipeline}/chelsea/threads=1/{timed}"), |b| {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use stream_protocol::Detection;
 
 use crate::definition::Params;
+use crate::engine::OnnxModel;
 use crate::error::{BoxError, Problem};
 use crate::frame::{ChannelOrder, Frame, Normalise, resize_rgb};
-use crate::model::OnnxModel;
 
 /// The 80 COCO class names in the usual order.
 pub const COCO_CLASSES: [&str; 80] = [

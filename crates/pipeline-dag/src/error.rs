@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// A boxed error from a library underneath (tract, the thread pool).
+/// A boxed error from a library underneath (tract, onnxruntime, the thread pool).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why the registry could not be loaded. Every variant names the file it concerns; definition problems also
@@ -40,7 +40,7 @@ pub enum LoadError {
         /// What is wrong (boxed to keep `LoadError` small).
         problem: Box<Problem>,
     },
-    /// A model file exists but tract could not load or optimise it, or its outputs do not fit the node.
+    /// A model file exists but the engine could not load or prepare it, or its outputs do not fit the node.
     #[error("{file}: pipeline `{pipeline}`, node `{node}`: cannot use model {}: {source}", path.display())]
     Model {
         /// The file the definition came from.
@@ -51,13 +51,20 @@ pub enum LoadError {
         node: String,
         /// The model file.
         path: PathBuf,
-        /// tract's error, or the mismatch between the model and the node.
+        /// The engine's error, or the mismatch between the model and the node.
         #[source]
         source: BoxError,
     },
-    /// The thread pool for tract's matrix kernels could not be started.
-    #[error("cannot start the inference thread pool: {0}")]
-    ThreadPool(#[source] BoxError),
+    /// The inference engine could not be started: its thread pool, or for onnxruntime a missing, wrong or
+    /// too old library, or a build without the `onnxruntime` feature.
+    #[error("cannot start the {engine} inference engine: {source}")]
+    Engine {
+        /// The engine's name (`tract`, `onnxruntime`).
+        engine: &'static str,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
 }
 
 fn node_label(node: Option<&str>) -> String {

@@ -35,13 +35,14 @@
 
 mod definition;
 mod detect;
+mod engine;
 mod error;
 mod frame;
-mod model;
 mod ocr;
 mod registry;
 
 pub use crate::{
+    engine::{Engine, InferenceEngine, ONNXRUNTIME_VERSION, OnnxRuntimeConfig},
     error::{BoxError, DecodeError, LoadError, PipelineError, Problem},
     registry::{InputSize, NodeInfo, PipelineInfo, PipelineRegistry, PipelineSummary, RegistryConfig},
 };
@@ -53,8 +54,8 @@ pub mod stages {
         COCO_CLASSES, Candidate, OutputFormat, TensorView, classes_in_outputs, decode_nanodet, decode_yolov5,
         decode_yolov8, decode_yolox, nms,
     };
+    pub use crate::engine::{ModelOutputs, OnnxModel};
     pub use crate::frame::{Frame, decode_jpeg};
-    pub use crate::model::{ModelOutputs, OnnxModel, Threads};
 
     use crate::error::BoxError;
 

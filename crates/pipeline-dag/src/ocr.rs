@@ -8,9 +8,9 @@ use std::sync::Arc;
 use stream_protocol::{BBox, OcrOutput, TextBlock};
 
 use crate::definition::Params;
+use crate::engine::OnnxModel;
 use crate::error::{BoxError, Problem};
 use crate::frame::{ChannelOrder, Frame, Normalise, resize_rgb, sample_quad};
-use crate::model::OnnxModel;
 
 /// PP-OCR's normalisation for det, rec and cls: BGR, `(x/255 - 0.5) / 0.5`.
 const PPOCR_NORMALISE: Normalise = Normalise { order: ChannelOrder::Bgr, mean: [127.5; 3], std: [127.5; 3] };

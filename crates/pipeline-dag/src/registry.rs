@@ -9,9 +9,9 @@ use stream_protocol::{Detection, FrameResult, ImageSize, OcrOutput};
 
 use crate::definition::{self, NodeKind, Params, PipelineDef, Structure};
 use crate::detect::{DetectParams, Detector};
+use crate::engine::{Engine, InferenceEngine, LoadedModel, OnnxModel};
 use crate::error::{BoxError, DecodeError, LoadError, PipelineError, Problem};
 use crate::frame::{Frame, decode_jpeg};
-use crate::model::{OnnxModel, ParsedModel, Threads};
 use crate::ocr::{OcrEngine, OcrParams, REC_HEIGHT};
 
 /// The definitions shipped inside the crate: `(file name, JSON)`.
@@ -33,10 +33,16 @@ pub struct RegistryConfig {
     pub pipelines_dir: Option<PathBuf>,
     /// Whether the built-in `yolo`, `ocr` and `yolo_ocr` are loaded. Default: true.
     pub include_builtins: bool,
-    /// Threads for tract's matrix kernels per model run. 1 runs each model on the calling thread; more
-    /// starts one shared pool of that many threads. Default: 1 (the server runs several frames at once;
-    /// see `docs/performance.md` for the latency trade-off).
+    /// The inference engine. Default: [`Engine::Tract`].
+    pub engine: Engine,
+    /// Threads a model run may use when no other model run is in flight (intra-op parallelism); a run that
+    /// overlaps another uses one thread. 1 runs every model on the calling thread. See
+    /// [`InferenceEngine::new`](crate::InferenceEngine::new).
+    /// Default: 1 (see `docs/performance.md` for the latency trade-off).
     pub inference_threads: usize,
+    /// How many pipeline runs the caller may start at once (the server's inference pool size). onnxruntime
+    /// keeps that many sessions per model; tract shares one plan. Default: 1.
+    pub concurrent_runs: usize,
     /// Largest frame accepted, in pixels (width × height), checked on the JPEG header before decoding.
     /// Default: 40 000 000, the server's `STREAM_MAX_PIXELS` default.
     pub max_pixels: u64,
@@ -52,7 +58,9 @@ impl RegistryConfig {
             models_dir: models_dir.into(),
             pipelines_dir: None,
             include_builtins: true,
+            engine: Engine::Tract,
             inference_threads: 1,
+            concurrent_runs: 1,
             max_pixels: 40_000_000,
             parallel_branches: true,
         }
@@ -149,7 +157,7 @@ struct Pipeline {
 #[derive(Debug)]
 pub struct PipelineRegistry {
     pipelines: HashMap<String, Pipeline>,
-    threads: Threads,
+    engine: InferenceEngine,
     max_pixels: u64,
     parallel_branches: bool,
 }
@@ -170,8 +178,8 @@ enum NodeParams {
 /// Loads each model file once and each (file, input shape) plan once, shared by every node that uses it.
 struct ModelStore<'a> {
     models_dir: &'a Path,
-    threads: &'a Threads,
-    parsed: HashMap<PathBuf, Arc<ParsedModel>>,
+    engine: &'a InferenceEngine,
+    parsed: HashMap<PathBuf, Arc<LoadedModel>>,
     plans: HashMap<(PathBuf, [usize; 4]), Arc<OnnxModel>>,
     detectors: Vec<(DetectParams, Arc<Detector>)>,
     ocr_engines: Vec<(OcrParams, Arc<OcrEngine>)>,
@@ -182,11 +190,11 @@ impl ModelStore<'_> {
         self.models_dir.join(path)
     }
 
-    fn parsed(&mut self, path: &Path) -> Result<Arc<ParsedModel>, BoxError> {
+    fn parsed(&mut self, path: &Path) -> Result<Arc<LoadedModel>, BoxError> {
         if let Some(parsed) = self.parsed.get(path) {
             return Ok(Arc::clone(parsed));
         }
-        let parsed = Arc::new(ParsedModel::load(path)?);
+        let parsed = Arc::new(self.engine.load(path)?);
         self.parsed.insert(path.to_owned(), Arc::clone(&parsed));
         Ok(parsed)
     }
@@ -196,7 +204,7 @@ impl ModelStore<'_> {
         if let Some(plan) = self.plans.get(&key) {
             return Ok(Arc::clone(plan));
         }
-        let plan = Arc::new(self.parsed(path)?.plan(shape, self.threads)?);
+        let plan = Arc::new(self.parsed(path)?.plan(shape)?);
         self.plans.insert(key, Arc::clone(&plan));
         Ok(plan)
     }
@@ -243,8 +251,8 @@ impl ModelStore<'_> {
             }
             None => {
                 let parsed = self.parsed(&rec_path).map_err(|e| (rec_path.clone(), e))?;
-                match parsed.metadata.iter().find(|(k, _)| k == "character") {
-                    Some((_, list)) => list.lines().map(str::to_owned).collect(),
+                match parsed.metadata("character") {
+                    Some(list) => list.lines().map(str::to_owned).collect(),
                     None => {
                         // No list in the model: fall back to the keys file shipped beside it.
                         let path = self.resolve(Path::new("ppocr_keys_v1.txt"));
@@ -327,7 +335,8 @@ impl PipelineRegistry {
     /// Loads the built-ins and the user pipelines, validates every definition (all of them, before any
     /// model is loaded), then loads and optimises each model once per input shape.
     pub fn load(config: &RegistryConfig) -> Result<Self, LoadError> {
-        let threads = Threads::new(config.inference_threads).map_err(LoadError::ThreadPool)?;
+        let engine = InferenceEngine::new(&config.engine, config.inference_threads, config.concurrent_runs)
+            .map_err(|source| LoadError::Engine { engine: config.engine.name(), source })?;
         let mut sources: Vec<(String, String)> = Vec::new();
         if config.include_builtins {
             sources
@@ -353,7 +362,7 @@ impl PipelineRegistry {
 
         let mut store = ModelStore {
             models_dir: &config.models_dir,
-            threads: &threads,
+            engine: &engine,
             parsed: HashMap::new(),
             plans: HashMap::new(),
             detectors: Vec::new(),
@@ -412,7 +421,7 @@ impl PipelineRegistry {
         }
         Ok(Self {
             pipelines,
-            threads,
+            engine,
             max_pixels: config.max_pixels,
             parallel_branches: config.parallel_branches,
         })
@@ -432,6 +441,11 @@ impl PipelineRegistry {
             .collect();
         list.sort_by(|a, b| a.id.cmp(&b.id));
         list
+    }
+
+    /// The name of the engine running the models: `tract` or `onnxruntime`.
+    pub fn engine(&self) -> &'static str {
+        self.engine.name()
     }
 
     /// The description of a pipeline, or `None` for an unknown id.
@@ -520,7 +534,7 @@ impl PipelineRegistry {
             _ => {
                 let (left, right) = nodes.split_at(nodes.len() / 2);
                 let (mut a, b) =
-                    self.threads.join(|| self.run_level(left, frame), || self.run_level(right, frame));
+                    self.engine.join(|| self.run_level(left, frame), || self.run_level(right, frame));
                 a.extend(b);
                 a
             }

@@ -1,14 +1,15 @@
 //! The real models on the fixture frames: detection accuracy against the onnxruntime references, OCR
 //! character error rate, `yolo_ocr`, and frames that are odd, broken or empty.
 //!
-//! One registry (built-ins plus `tests/pipelines/`) is loaded once for the whole binary.
+//! One registry (built-ins plus `tests/pipelines/`) is loaded once for the whole binary, on the engine named by
+//! `STREAM_ENGINE` (`tract` by default; `just test-onnxruntime` runs them all again on `onnxruntime`).
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] fns unwrap too.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use pipeline_dag::stages::decode_jpeg;
-use pipeline_dag::{DecodeError, PipelineError, PipelineRegistry, RegistryConfig};
+use pipeline_dag::{DecodeError, Engine, PipelineError, PipelineRegistry, RegistryConfig};
 use serde_json::Value;
 use stream_protocol::{Detection, ImageSize};
 
@@ -23,8 +24,26 @@ fn registry() -> &'static PipelineRegistry {
     REGISTRY.get_or_init(|| {
         let mut config = RegistryConfig::new(workspace().join("fixtures/models"));
         config.pipelines_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pipelines"));
+        config.engine = engine();
         PipelineRegistry::load(&config).unwrap_or_else(|e| panic!("loading the registry: {e}"))
     })
+}
+
+/// The engine under test: `STREAM_ENGINE`, with onnxruntime's library from `STREAM_ONNXRUNTIME_LIBRARY` or
+/// where `just onnxruntime` puts it.
+fn engine() -> Engine {
+    match std::env::var("STREAM_ENGINE").as_deref() {
+        Err(_) | Ok("tract") => Engine::Tract,
+        Ok("onnxruntime") => {
+            let library =
+                std::env::var_os("STREAM_ONNXRUNTIME_LIBRARY").map(PathBuf::from).unwrap_or_else(|| {
+                    let name = format!("libonnxruntime.so.{}", pipeline_dag::ONNXRUNTIME_VERSION);
+                    workspace().join("target/onnxruntime").join(name)
+                });
+            Engine::OnnxRuntime(pipeline_dag::OnnxRuntimeConfig::new(library))
+        }
+        Ok(other) => panic!("STREAM_ENGINE={other}: expected tract or onnxruntime"),
+    }
 }
 
 fn fixture_frame(name: &str) -> Vec<u8> {
@@ -300,6 +319,7 @@ fn the_registry_is_shared_across_threads() {
 
 #[test]
 fn list_and_info_describe_the_loaded_pipelines() {
+    assert_eq!(registry().engine(), engine().name());
     let registry = registry();
     let ids: Vec<String> = registry.list().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, ["ocr", "ocr_cls", "yolo", "yolo_320", "yolo_ocr"]);
@@ -321,4 +341,29 @@ fn list_and_info_describe_the_loaded_pipelines() {
     assert_eq!((ocr.model_input_size.width, ocr.model_input_size.height), (640, 480));
     assert_eq!(registry.info("yolo_320").unwrap().model_input_size.width, 320);
     assert!(registry.info("nope").is_none());
+}
+
+/// Several runs at once on multithreaded models: every concurrent run gets its own thread pool. (With one
+/// shared pool, a worker waiting inside one run picked up another run and tract's per-thread scratch space
+/// was borrowed twice: the process aborted.)
+#[test]
+fn concurrent_multithreaded_runs_do_not_share_a_pool() {
+    let mut config = RegistryConfig::new(workspace().join("fixtures/models"));
+    config.engine = engine();
+    config.inference_threads = 2;
+    config.concurrent_runs = 2;
+    let registry = PipelineRegistry::load(&config).unwrap();
+    let reference = registry.run_on_frame("yolo", 0, &fixture_frame("chelsea")).unwrap().detections;
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (registry, reference) = (&registry, &reference);
+            s.spawn(move || {
+                for i in 0..3 {
+                    let pipeline = if (t + i) % 3 == 2 { "yolo_ocr" } else { "yolo" };
+                    let result = registry.run_on_frame(pipeline, i, &fixture_frame("chelsea")).unwrap();
+                    assert_eq!(&result.detections, reference, "{pipeline}");
+                }
+            });
+        }
+    });
 }

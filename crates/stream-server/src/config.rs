@@ -127,6 +127,33 @@ impl fmt::Display for LogFormat {
     }
 }
 
+/// Which inference engine runs the models (`STREAM_ENGINE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EngineName {
+    /// tract, pure Rust, in every build. The default.
+    #[default]
+    Tract,
+    /// onnxruntime, loaded from `onnxruntime_library`; needs a build with the `pipeline-dag/onnxruntime`
+    /// feature.
+    OnnxRuntime,
+}
+
+impl EngineName {
+    /// The spelling accepted in every source: `tract` or `onnxruntime`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tract => "tract",
+            Self::OnnxRuntime => "onnxruntime",
+        }
+    }
+}
+
+impl fmt::Display for EngineName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where each setting of a [`ServerConfig`] came from, filled in by [`ServerConfig::load`].
 ///
 /// A configuration built in code ([`ServerConfig::default`], struct update syntax) reports
@@ -479,6 +506,29 @@ impl Kind for Format {
     }
 }
 
+/// An [`EngineName`], in any case.
+struct EngineKind;
+
+impl Kind for EngineKind {
+    type Value = EngineName;
+    fn parse(text: &str) -> Option<EngineName> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "tract" => Some(EngineName::Tract),
+            "onnxruntime" | "ort" => Some(EngineName::OnnxRuntime),
+            _ => None,
+        }
+    }
+    fn from_toml(value: &toml::Value) -> Option<EngineName> {
+        value.as_str().and_then(Self::parse)
+    }
+    fn expected() -> String {
+        "tract or onnxruntime".to_owned()
+    }
+    fn show(value: &EngineName) -> String {
+        value.to_string()
+    }
+}
+
 /// A log filter directive (`info`, `stream_server=debug,warn`), checked only for being non-empty: the logging
 /// set-up parses it.
 struct Filter;
@@ -657,6 +707,11 @@ where
 /// The number of cores, the default of `inference_threads`.
 fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// Where `just onnxruntime` puts the library, the default of `onnxruntime_library`.
+fn default_onnxruntime_library() -> PathBuf {
+    PathBuf::from(format!("target/onnxruntime/libonnxruntime.so.{}", pipeline_dag::ONNXRUNTIME_VERSION))
 }
 
 /// Declares the settings: generates [`SETTINGS`], [`ServerConfig`] and everything that walks the settings.
@@ -868,6 +923,26 @@ impl ServerConfig {
         Duration::from_secs(self.idle_timeout_s)
     }
 
+    /// The pipelines' loading options from these settings: models and pipelines folders, pixel limit,
+    /// engine, threads per model run ([`model_threads`](Self::model_threads)) and concurrent runs
+    /// ([`inference_threads`](Self::inference_threads)).
+    pub fn registry_config(&self) -> pipeline_dag::RegistryConfig {
+        let mut registry = pipeline_dag::RegistryConfig::new(&self.models_dir);
+        registry.pipelines_dir.clone_from(&self.pipelines_dir);
+        registry.max_pixels = self.max_pixels;
+        registry.inference_threads = self.model_threads;
+        registry.concurrent_runs = self.inference_threads;
+        registry.engine = match self.engine {
+            EngineName::Tract => pipeline_dag::Engine::Tract,
+            EngineName::OnnxRuntime => {
+                let mut ort = pipeline_dag::OnnxRuntimeConfig::new(&self.onnxruntime_library);
+                ort.spinning = self.onnxruntime_spinning;
+                pipeline_dag::Engine::OnnxRuntime(ort)
+            }
+        };
+        registry
+    }
+
     /// How long sessions get to close on shutdown: [`shutdown_grace_s`](Self::shutdown_grace_s) seconds.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_s)
@@ -924,10 +999,23 @@ settings! {
     inference_threads: usize = available_cores(), kind Int<usize, 1, UNBOUNDED>,
         env "STREAM_INFERENCE_THREADS", flag "inference-threads", value "N", shown "number of cores",
         help "Concurrent pipeline runs across all sessions";
-    model_threads: usize = 1, kind Int<usize, 1, 64>,
-        env "STREAM_MODEL_THREADS", flag "model-threads", value "N", shown "1",
-        help "Threads one pipeline run may use for its models' matrix kernels (1 to 64). 1 suits several \
-              sessions (each run on its own core); the number of cores suits a single session (lowest latency)";
+    model_threads: usize = available_cores(), kind Int<usize, 1, 64>,
+        env "STREAM_MODEL_THREADS", flag "model-threads", value "N", shown "number of cores",
+        help "Threads a model run may use when it is the only one running (1 to 64); runs that overlap another \
+              use one thread each, so one camera gets every core and many cameras one core each";
+    engine: EngineName = EngineName::Tract, kind EngineKind,
+        env "STREAM_ENGINE", flag "engine", value "ENGINE", shown "tract",
+        help "Inference engine: tract (pure Rust, every build) or onnxruntime (a build with the \
+              pipeline-dag/onnxruntime feature, and its library: see --onnxruntime-library)";
+    onnxruntime_library: PathBuf = default_onnxruntime_library(), kind Dir,
+        env "STREAM_ONNXRUNTIME_LIBRARY", flag "onnxruntime-library", value "FILE",
+        shown "target/onnxruntime/libonnxruntime.so.1.31.1",
+        help "The onnxruntime shared library, used with --engine onnxruntime (`just onnxruntime` fetches it \
+              from the PyPI wheel into the default path)";
+    onnxruntime_spinning: bool = false, kind Bool,
+        env "STREAM_ONNXRUNTIME_SPINNING", flag "onnxruntime-spinning", value "BOOL", shown "false",
+        help "Let onnxruntime's threads spin while waiting for work: a little less latency, idle cores kept \
+              busy";
     shutdown_grace_s: u64 = 5, kind Int<u64, 0, UNBOUNDED>,
         env "STREAM_SHUTDOWN_GRACE_S", flag "shutdown-grace-s", value "SECONDS", shown "5",
         help "Seconds sessions get to close on SIGINT/SIGTERM";

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use stream_server::config::{ConfigError, LogFormat, Origin, SETTINGS, ServerConfig};
+use stream_server::config::{ConfigError, EngineName, LogFormat, Origin, SETTINGS, ServerConfig};
 
 /// Loads a configuration from `args` (without the program name) and the environment `env`.
 fn load(args: &[&str], env: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
@@ -84,7 +84,10 @@ fn defaults() {
     assert_eq!(config.log_format, LogFormat::Json);
     assert_eq!(config.log_level, "info");
     assert_eq!(config.inference_threads, std::thread::available_parallelism().unwrap().get());
-    assert_eq!(config.model_threads, 1);
+    assert_eq!(config.model_threads, std::thread::available_parallelism().unwrap().get());
+    assert_eq!(config.engine, EngineName::Tract);
+    assert_eq!(config.onnxruntime_library, Path::new("target/onnxruntime/libonnxruntime.so.1.31.1"));
+    assert!(!config.onnxruntime_spinning);
     assert_eq!(config.shutdown_grace_s, 5);
     assert_eq!(config.max_upload_mb, 500);
     assert_eq!(config.job_workers, 1);
@@ -105,7 +108,7 @@ fn documented_defaults_are_the_defaults() {
     assert_eq!(described.len(), SETTINGS.len());
     for (setting, described) in SETTINGS.iter().zip(&described) {
         assert_eq!(setting.name, described.name);
-        if setting.name != "inference_threads" {
+        if !["inference_threads", "model_threads"].contains(&setting.name) {
             assert_eq!(setting.default, described.value, "{}", setting.name);
         }
     }
@@ -200,6 +203,9 @@ const GOOD: &[(&str, &str, &str, &str)] = &[
     ("log_level", "stream_server=debug,info", "\"stream_server=debug,info\"", "stream_server=debug,info"),
     ("inference_threads", "3", "3", "3"),
     ("model_threads", "2", "2", "2"),
+    ("engine", "OnnxRuntime", "\"onnxruntime\"", "onnxruntime"),
+    ("onnxruntime_library", "/opt/ort/lib.so", "\"/opt/ort/lib.so\"", "/opt/ort/lib.so"),
+    ("onnxruntime_spinning", "1", "true", "true"),
     ("shutdown_grace_s", "0", "0", "0"),
     ("max_upload_mb", "20", "20", "20"),
     ("job_workers", "4", "4", "4"),
@@ -247,6 +253,9 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("log_level", " ", "\"\"", "expected a non-empty log filter"),
     ("inference_threads", "0", "0", "expected a whole number of at least 1"),
     ("model_threads", "65", "0", "expected a whole number between 1 and 64"),
+    ("engine", "tensorflow", "1", "expected tract or onnxruntime"),
+    ("onnxruntime_library", "", "\"\"", "expected a non-empty path"),
+    ("onnxruntime_spinning", "spin", "\"on\"", "expected true or false"),
     ("shutdown_grace_s", "-1", "1.0", "expected a whole number"),
     ("max_upload_mb", "0", "{ a = 1 }", "expected a whole number of at least 1"),
     ("job_workers", "-1", "-1", "expected a whole number"),

@@ -1,0 +1,263 @@
+//! The engine seam: every model of every node runs through [`OnnxModel`], which hands the tensor to one of
+//! the inference engines behind a small trait. Pre- and post-processing, the DAG and the result are shared;
+//! only "run this ONNX graph on this float32 tensor" differs.
+//!
+//! - [`Engine::Tract`]: pure Rust, always compiled, the default.
+//! - [`Engine::OnnxRuntime`]: Microsoft's onnxruntime, loaded at run time from a shared library; compiled only
+//!   with the crate's `onnxruntime` feature. Without it, choosing it is a [`crate::LoadError::Engine`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::BoxError;
+
+#[cfg(feature = "onnxruntime")]
+mod onnxruntime;
+mod tract;
+
+/// Which inference engine runs the models, chosen once for the whole registry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Engine {
+    /// tract (pure Rust). The default and the only engine of a default build.
+    #[default]
+    Tract,
+    /// onnxruntime, loaded from a shared library. Needs the crate's `onnxruntime` feature.
+    OnnxRuntime(OnnxRuntimeConfig),
+}
+
+impl Engine {
+    /// The engine's name as the server's `--engine` spells it: `tract` or `onnxruntime`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Tract => "tract",
+            Self::OnnxRuntime(_) => "onnxruntime",
+        }
+    }
+
+    /// Whether this build can run the engine (onnxruntime needs the `onnxruntime` feature).
+    pub fn is_compiled_in(&self) -> bool {
+        match self {
+            Self::Tract => true,
+            Self::OnnxRuntime(_) => cfg!(feature = "onnxruntime"),
+        }
+    }
+}
+
+/// How the onnxruntime engine is found and run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OnnxRuntimeConfig {
+    /// The shared library, e.g. `libonnxruntime.so.1.31.1` from the PyPI wheel (`just onnxruntime` puts it in
+    /// `target/onnxruntime/`). One process loads one library: a second, different path is an error.
+    pub library: PathBuf,
+    /// Whether onnxruntime's worker threads spin while waiting for work. Spinning shaves a little latency off
+    /// each run but keeps idle cores busy; off by default (a server also decodes, encodes and serves).
+    pub spinning: bool,
+}
+
+impl OnnxRuntimeConfig {
+    /// The library at `library`, spinning off.
+    pub fn new(library: impl Into<PathBuf>) -> Self {
+        Self { library: library.into(), spinning: false }
+    }
+}
+
+/// The library version the onnxruntime engine is built and tested against (`api-31` refuses older ones).
+pub const ONNXRUNTIME_VERSION: &str = "1.31.1";
+
+/// An engine, started: loads models and runs them. Cheap to clone (shared).
+///
+/// Threads are split automatically: a model run that starts while no other model run is in flight uses up to
+/// `threads` threads (one camera: every core on its frame); a run that overlaps another uses one (many
+/// cameras: one core each, no oversubscription).
+#[derive(Debug, Clone)]
+pub struct InferenceEngine {
+    backend: Arc<dyn Backend>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl InferenceEngine {
+    /// Starts `engine` with up to `threads` threads per model run (intra-op parallelism; 1 runs every model on
+    /// the calling thread). `concurrent_runs` is how many runs may be in flight at once: onnxruntime keeps that
+    /// many single-threaded sessions per model (a session runs one frame at a time) plus one with `threads`
+    /// threads for a run alone; tract keeps one pool of `threads` threads for a run alone.
+    pub fn new(engine: &Engine, threads: usize, concurrent_runs: usize) -> Result<Self, BoxError> {
+        let backend: Arc<dyn Backend> = match engine {
+            Engine::Tract => Arc::new(tract::TractBackend::new(tract::Threads::new(threads)?)),
+            #[cfg(feature = "onnxruntime")]
+            Engine::OnnxRuntime(config) => {
+                Arc::new(onnxruntime::OrtBackend::new(config, threads, concurrent_runs.max(1))?)
+            }
+            #[cfg(not(feature = "onnxruntime"))]
+            Engine::OnnxRuntime(_) => {
+                let _ = concurrent_runs;
+                return Err(
+                    "this build has no onnxruntime engine: rebuild with the `pipeline-dag/onnxruntime` cargo feature \
+                            (`cargo build --release --workspace --features pipeline-dag/onnxruntime`, see docs/operations.md)"
+                        .into(),
+                );
+            }
+        };
+        Ok(Self { backend, in_flight: Arc::default() })
+    }
+
+    /// The engine's name: `tract` or `onnxruntime`.
+    pub fn name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Loads the model at `path` and prepares it for `input_shape` (float32 NCHW).
+    pub fn load_model(&self, path: &Path, input_shape: [usize; 4]) -> Result<OnnxModel, BoxError> {
+        self.load(path)?.plan(input_shape)
+    }
+
+    /// Loads the model at `path`, before an input shape is fixed.
+    pub(crate) fn load(&self, path: &Path) -> Result<LoadedModel, BoxError> {
+        Ok(LoadedModel(self.backend.load(path)?, Arc::clone(&self.in_flight)))
+    }
+
+    /// Runs `a` and `b` concurrently (`b` on a scoped thread) and returns both results.
+    pub(crate) fn join<A: Send, B: Send>(
+        &self,
+        a: impl FnOnce() -> A + Send,
+        b: impl FnOnce() -> B + Send,
+    ) -> (A, B) {
+        std::thread::scope(|s| {
+            let handle = s.spawn(b);
+            let ra = a();
+            // A panic in `b` is a bug in this crate; re-raise it rather than hide it.
+            let rb = handle.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+            (ra, rb)
+        })
+    }
+}
+
+/// A model file loaded by an engine, before an input shape is fixed.
+#[derive(Debug)]
+pub(crate) struct LoadedModel(Box<dyn LoadedBackendModel>, Arc<AtomicUsize>);
+
+impl LoadedModel {
+    /// The value of `key` in the ONNX file's `metadata_props` (e.g. PP-OCR's `character` list).
+    pub(crate) fn metadata(&self, key: &str) -> Option<String> {
+        self.0.metadata(key)
+    }
+
+    /// Prepares the model for `input_shape` and learns its output shapes.
+    pub(crate) fn plan(&self, input_shape: [usize; 4]) -> Result<OnnxModel, BoxError> {
+        let (runner, output_shapes) = self.0.plan(input_shape)?;
+        Ok(OnnxModel { runner, input_shape, output_shapes, in_flight: Arc::clone(&self.1) })
+    }
+}
+
+/// An engine: loads model files. Implemented by each engine module.
+pub(crate) trait Backend: Send + Sync + fmt::Debug {
+    fn name(&self) -> &'static str;
+    fn load(&self, path: &Path) -> Result<Box<dyn LoadedBackendModel>, BoxError>;
+}
+
+/// A model file loaded by an engine: its metadata, and plans for concrete input shapes.
+pub(crate) trait LoadedBackendModel: Send + Sync + fmt::Debug {
+    fn metadata(&self, key: &str) -> Option<String>;
+    /// A runner for `input_shape`, and the shapes of its outputs.
+    fn plan(&self, input_shape: [usize; 4]) -> Result<Plan, BoxError>;
+}
+
+/// A model prepared for one input shape: what runs it, and the shapes of its outputs.
+pub(crate) type Plan = (Arc<dyn Runner>, Vec<Vec<usize>>);
+
+/// The one thing nodes need from an engine: run the model on a tensor of the planned shape.
+pub(crate) trait Runner: Send + Sync + fmt::Debug {
+    /// `alone`: no other model run was in flight when this one started, so it may use every thread.
+    fn run(&self, input: Vec<f32>, alone: bool) -> Result<ModelOutputs, BoxError>;
+}
+
+/// An ONNX model prepared for one input shape `[1, 3, H, W]` by an engine, ready to run. Cheap to share: runs
+/// take `&self` and may happen on several threads at once.
+#[derive(Debug, Clone)]
+pub struct OnnxModel {
+    runner: Arc<dyn Runner>,
+    input_shape: [usize; 4],
+    output_shapes: Vec<Vec<usize>>,
+    /// Model runs in flight on this engine, shared by all its models.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl OnnxModel {
+    /// Loads `path` on tract with `threads` threads per run, prepared for `input_shape`. For benchmarks and
+    /// embedding; [`InferenceEngine::load_model`] picks the engine.
+    pub fn load(path: &Path, input_shape: [usize; 4], threads: usize) -> Result<Self, BoxError> {
+        InferenceEngine::new(&Engine::Tract, threads, 1)?.load_model(path, input_shape)
+    }
+
+    /// The input shape this model was prepared for.
+    pub fn input_shape(&self) -> [usize; 4] {
+        self.input_shape
+    }
+
+    /// The shapes of the outputs, in the model's output order.
+    pub fn output_shapes(&self) -> &[Vec<usize>] {
+        &self.output_shapes
+    }
+
+    /// Runs the model on `input`, a planar float32 tensor of exactly [`Self::input_shape`]'s size.
+    pub fn run(&self, input: Vec<f32>) -> Result<ModelOutputs, BoxError> {
+        let expected: usize = self.input_shape.iter().product();
+        if input.len() != expected {
+            return Err(format!("input has {} values, the model expects {expected}", input.len()).into());
+        }
+        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
+        let _done = InFlight(&self.in_flight);
+        self.runner.run(input, alone)
+    }
+}
+
+/// Counts a model run out of [`OnnxModel::in_flight`] when it ends, panicking or not.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What one run of a model produced.
+#[derive(Debug)]
+pub struct ModelOutputs(Outputs);
+
+#[derive(Debug)]
+enum Outputs {
+    /// tract's own tensors, read in place.
+    Tract(tract::TractOutputs),
+    /// Copied out of the engine: `(shape, values)`, `None` for an output that is not float32.
+    #[cfg_attr(not(feature = "onnxruntime"), allow(dead_code))]
+    Owned(Vec<Option<(Vec<usize>, Vec<f32>)>>),
+}
+
+impl ModelOutputs {
+    /// Number of outputs.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Outputs::Tract(t) => t.len(),
+            Outputs::Owned(o) => o.len(),
+        }
+    }
+
+    /// True if the model produced no output.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Output `i` as its shape and its float32 values in row-major order; `None` if there is no such output
+    /// or it is not a contiguous float32 tensor.
+    pub fn get(&self, i: usize) -> Option<(&[usize], &[f32])> {
+        match &self.0 {
+            Outputs::Tract(t) => t.get(i),
+            Outputs::Owned(o) => {
+                o.get(i)?.as_ref().map(|(shape, values)| (shape.as_slice(), values.as_slice()))
+            }
+        }
+    }
+}
