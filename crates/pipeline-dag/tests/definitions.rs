@@ -259,3 +259,28 @@ fn a_valid_user_pipeline_loads_beside_nothing_else() {
     assert!(!detections.is_empty() && detections.len() <= 3);
     assert!(detections.iter().all(|d| d.confidence > 0.5));
 }
+
+/// The JSON examples of docs/pipelines.md load as written: the format example (as a user pipeline under
+/// another id) and the step-by-step `fast_320`, which must detect the astronaut like the docs say.
+#[test]
+fn the_examples_in_docs_pipelines_md_load_and_run() {
+    let doc = include_str!("../../../docs/pipelines.md");
+    let format_example = doc.split("```json\n").nth(1).and_then(|rest| rest.split("\n```").next()).unwrap();
+    let format_example = format_example.replace(r#""id": "yolo_ocr""#, r#""id": "yolo_ocr_doc""#);
+    let step_by_step = doc.split("<<'JSON'\n").nth(1).and_then(|rest| rest.split("\nJSON\n").next()).unwrap();
+    let registry = load_dir(
+        "docs-examples",
+        &[("format.json", &format_example), ("fast_320.json", step_by_step)],
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(registry.is_valid_pipeline("yolo_ocr_doc"));
+    let jpeg = std::fs::read(models_dir().join("../images/astronaut_640x480.jpg")).unwrap();
+    let detections = registry.run_on_frame("fast_320", 0, &jpeg).unwrap().detections.unwrap();
+    assert!(doc.contains("prints `person 0.75 ["), "the doc's sample output changed");
+    assert!(
+        detections.iter().any(|d| &*d.class_name == "person" && (d.confidence - 0.75).abs() < 0.01),
+        "{detections:?}"
+    );
+    assert!(detections.iter().all(|d| d.confidence > 0.5), "{detections:?}");
+}
