@@ -112,13 +112,22 @@ fn models(c: &mut Criterion) {
         ("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 640]),
         ("ppocr-cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", [1, 3, 48, 192]),
     ];
-    for engine in engines() {
+    // onnxruntime once more with spinning threads (`--onnxruntime-spinning`), which matters with 2 threads.
+    let spinning = engines().into_iter().filter_map(|engine| match engine {
+        Engine::OnnxRuntime(mut config) => {
+            config.spinning = true;
+            Some(("onnxruntime-spinning", Engine::OnnxRuntime(config)))
+        }
+        _ => None,
+    });
+    let variants: Vec<_> = engines().into_iter().map(|e| (e.name(), e)).chain(spinning).collect();
+    for (name, engine) in variants {
         for threads in [1usize, 2] {
             let engine_threads = InferenceEngine::new(&engine, threads, 1).expect("engine starts");
             for (label, file, shape) in cases {
                 let model = engine_threads.load_model(&model(file), shape).expect("model loads");
                 let input = vec![0.1f32; shape.iter().product()];
-                let id = format!("{label}/{}x{}/{}/threads={threads}", shape[3], shape[2], engine.name());
+                let id = format!("{label}/{}x{}/{name}/threads={threads}", shape[3], shape[2]);
                 group.bench_function(id, |b| b.iter(|| model.run(black_box(input.clone())).expect("runs")));
             }
         }
