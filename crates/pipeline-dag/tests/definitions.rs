@@ -284,3 +284,30 @@ fn the_examples_in_docs_pipelines_md_load_and_run() {
     );
     assert!(detections.iter().all(|d| d.confidence > 0.5), "{detections:?}");
 }
+
+/// The "bring your own YOLO export" walk-through of docs/pipelines.md, as written, against a stand-in with an
+/// Ultralytics YOLOv8 export's interface (`tests/data/make_yolov8_layout.py`: every cell predicts a person at
+/// cx 160, cy 120, w 100, h 80 in 320×320 input pixels with score 0.9, and a car at 0.2).
+#[test]
+fn a_yolov8_export_runs_as_docs_pipelines_md_says() {
+    let doc = include_str!("../../../docs/pipelines.md");
+    let walk_through = doc.split("<<'JSON'\n").nth(2).and_then(|rest| rest.split("\nJSON\n").next()).unwrap();
+    assert!(walk_through.contains(r#""format": "yolov8""#), "{walk_through}");
+    let stand_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/yolov8_layout.onnx");
+    let json = walk_through.replace(r#""yolov8n.onnx""#, &format!("{:?}", stand_in.display().to_string()));
+    let registry =
+        load_dir("yolov8-export", &[("my_yolov8.json", &json)], false).unwrap_or_else(|e| panic!("{e}"));
+
+    let jpeg = std::fs::read(models_dir().join("../images/chelsea_640x480.jpg")).unwrap();
+    let result = registry.run_on_frame("my_yolov8", 0, &jpeg).unwrap();
+    let detections = result.detections.unwrap();
+    // 1600 identical boxes → one after NMS; the car's 0.2 is under the 0.35 threshold. The box is scaled from
+    // 320×320 to the 640×480 frame: x × 2, y × 1.5.
+    assert_eq!(detections.len(), 1, "{detections:?}");
+    let person = &detections[0];
+    assert_eq!((&*person.class_name, person.class_id), ("person", 0));
+    assert!((person.confidence - 0.9).abs() < 1e-4, "{person:?}");
+    for (got, want) in person.xyxy.iter().zip([220.0, 120.0, 420.0, 240.0]) {
+        assert!((got - want).abs() < 0.01, "{person:?}");
+    }
+}
