@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::BoxError;
 
+mod fold_pads;
 #[cfg(feature = "onnxruntime")]
 mod onnxruntime;
 mod tract;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Once};
 use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::prelude::*;
 
+use super::fold_pads::fold_pads;
 use super::{Backend, LoadedBackendModel, ModelOutputs, Outputs, Plan, Runner};
 use crate::error::BoxError;
 
@@ -70,8 +71,11 @@ impl Backend for TractBackend {
 
     fn load(&self, path: &Path) -> Result<Box<dyn LoadedBackendModel>, BoxError> {
         let onnx = tract_onnx::onnx();
-        let proto = onnx.proto_model_for_path(path)?;
+        let mut proto = onnx.proto_model_for_path(path)?;
         let metadata = proto.metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+        if let Some(graph) = proto.graph.as_mut() {
+            fold_pads(graph);
+        }
         let model = onnx.model_for_proto_model(&proto)?;
         Ok(Box::new(TractModel { model, metadata, threads: self.threads.clone() }))
     }
