@@ -147,31 +147,32 @@ fn constant<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
 }
 
 fn int64s(t: &TensorProto) -> Option<Vec<i64>> {
-    if t.data_type != tensor_proto::DataType::Int64 as i32 || !t.external_data.is_empty() {
-        return None;
-    }
-    if !t.int64_data.is_empty() {
-        return Some(t.int64_data.clone());
-    }
-    let chunks = t.raw_data.chunks_exact(8);
-    chunks
-        .remainder()
-        .is_empty()
-        .then(|| chunks.map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default())).collect())
+    values(t, tensor_proto::DataType::Int64, &t.int64_data, i64::from_le_bytes)
 }
 
 fn floats(t: &TensorProto) -> Option<Vec<f32>> {
-    if t.data_type != tensor_proto::DataType::Float as i32 || !t.external_data.is_empty() {
+    values(t, tensor_proto::DataType::Float, &t.float_data, f32::from_le_bytes)
+}
+
+/// A tensor's values, from its typed field or its little-endian `raw_data`; `None` for another type or
+/// external data.
+fn values<T: Copy, const N: usize>(
+    t: &TensorProto,
+    data_type: tensor_proto::DataType,
+    typed: &[T],
+    from_le_bytes: fn([u8; N]) -> T,
+) -> Option<Vec<T>> {
+    if t.data_type != data_type as i32 || !t.external_data.is_empty() {
         return None;
     }
-    if !t.float_data.is_empty() {
-        return Some(t.float_data.clone());
+    if !typed.is_empty() {
+        return Some(typed.to_vec());
     }
-    let chunks = t.raw_data.chunks_exact(4);
+    let chunks = t.raw_data.chunks_exact(N);
     chunks
         .remainder()
         .is_empty()
-        .then(|| chunks.map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default())).collect())
+        .then(|| chunks.map(|b| from_le_bytes(b.try_into().unwrap_or([0; N]))).collect())
 }
 
 #[cfg(test)]
