@@ -2,7 +2,7 @@
 //! `docs/performance.md`.
 //!
 //! ```sh
-//! cargo run --release --workspace --example tract_profile -- fixtures/models/nanodet-g-coco.onnx 416 2
+//! cargo run --release --locked --example tract_profile -- fixtures/models/nanodet-g-coco.onnx 416 2
 //! ```
 //!
 //! Arguments: model file, square input side (or `WxH`), threads (1 = tract's single-threaded kernels; more =
