@@ -85,6 +85,12 @@ bench *ARGS:
 fuzz SECONDS="60":
     cd crates/frame-validate/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run validate -- -max_total_time={{SECONDS}}
 
+# Fuzz the MP4 path of video jobs (box-tree check, demuxer, decoder), seeded with the fixture videos; an
+# allocation over 512 MB counts as a crash.
+fuzz-mp4 SECONDS="60":
+    mkdir -p crates/stream-server/fuzz/corpus/mp4
+    cd crates/stream-server && RUSTC_BOOTSTRAP=1 cargo fuzz run mp4 fuzz/corpus/mp4 ../../fixtures/video ../../fixtures/video/malformed -- -max_total_time={{SECONDS}} -malloc_limit_mb=512
+
 # Install the web UI's packages exactly as locked.
 web-install:
     cd web-ui && npm ci --no-audit --no-fund --loglevel=error

@@ -155,11 +155,15 @@ pub struct JobStatus {
     pub updated_at: String,
 }
 
-/// `GET /v1/jobs`: every job, newest first.
+/// `GET /v1/jobs`: one page of jobs, newest first (`?limit=N`, default 100, at most 1000; `?after=<job_id>`
+/// continues after that job).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobList {
     /// The jobs.
     pub jobs: Vec<JobStatus>,
+    /// When more jobs follow: the `after` value of the next page (the last job's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// What the worker learnt about the uploaded video.
@@ -199,6 +203,9 @@ pub struct JobResults {
     pub updated_at: String,
     /// The video the frames come from.
     pub video: Option<VideoInfo>,
-    /// Every processed frame, in video order.
+    /// The processed frames, in video order: all of them, or one page with `?after=<frame_index>&limit=N`.
     pub results: Vec<JobFrameResult>,
+    /// When a page was asked for and more frames follow: the `after` value of the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,6 +15,7 @@ use stream_session::SessionConfig;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::PipelineCatalog;
@@ -32,6 +32,12 @@ pub(crate) struct AppState {
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) max_sessions: usize,
     pub(crate) enforce_max_sessions: bool,
+    /// Sessions beyond this are always refused with `server_busy` (`STREAM_SESSION_LIMIT`).
+    pub(crate) session_limit: usize,
+    /// Bytes of partly received frames across sessions (`STREAM_FRAME_BUDGET_MB`).
+    pub(crate) frame_budget: Arc<crate::budget::FrameBudget>,
+    /// Bounds the WebSocket upgrade as it bounds every request head (`STREAM_HEADER_TIMEOUT_S`).
+    pub(crate) header_timeout: Duration,
     pub(crate) sessions_active: AtomicUsize,
     /// Cancelled when the server shuts down: every session closes with 1001.
     pub(crate) shutdown: CancellationToken,
@@ -52,30 +58,48 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The routes: the API, the metrics, the WebSocket, and the web UI for everything else.
-pub(crate) fn router(state: Arc<AppState>, web_dir: &Path) -> Router {
+/// The routes: the API, the metrics, the WebSocket, and the web UI for everything else; every request passes
+/// the same-origin check first ([`crate::net::same_origin`]).
+pub(crate) fn router(
+    state: Arc<AppState>,
+    web_dir: &Path,
+    origins: Arc<crate::net::OriginPolicy>,
+    max_upload_bytes: u64,
+) -> Router {
     let api = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/pipelines/list", get(list_pipelines))
         .route("/v1/pipelines/{id}/info", get(pipeline_info))
         .route("/metrics", get(metrics))
         .route("/ws/video/stream", get(crate::ws::stream_handler))
-        // Uploads stream to disk with their own size limit (STREAM_MAX_UPLOAD_MB), not axum's 2 MB default.
-        .route("/v1/video/submit", post(jobs_api::submit).layer(DefaultBodyLimit::disable()))
         .route("/v1/video/status/{job_id}", get(jobs_api::status))
         .route("/v1/video/results/{job_id}", get(jobs_api::results))
         .route("/v1/video/file/{job_id}", get(jobs_api::file))
         .route("/v1/jobs", get(jobs_api::list))
         .route("/v1/jobs/{job_id}", delete(jobs_api::delete))
-        .with_state(state);
+        .with_state(Arc::clone(&state));
     let index = web_dir.join("index.html");
-    if index.is_file() {
+    let api = if index.is_file() {
         // Unknown paths get the single-page app, so client-side routes survive a reload.
         api.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)))
     } else {
         api.fallback(get(web_ui_missing))
-    }
+    };
+    // No route but the upload reads a body: anything larger than a small one is refused unread.
+    let api = api.layer(RequestBodyLimitLayer::new(SMALL_BODY));
+    // The upload reads its body under its own limits (size, rate, multipart framing: jobs::upload); this
+    // outer limit is a backstop above them.
+    let uploads = Router::new()
+        .route("/v1/video/submit", post(jobs_api::submit))
+        .layer(RequestBodyLimitLayer::new(
+            usize::try_from(max_upload_bytes.saturating_add(2 * 1024 * 1024)).unwrap_or(usize::MAX),
+        ))
+        .with_state(state);
+    api.merge(uploads).layer(axum::middleware::from_fn_with_state(origins, crate::net::same_origin))
 }
+
+/// The largest body a route other than the upload accepts (none reads one).
+const SMALL_BODY: usize = 64 * 1024;
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     let pipelines_loaded = state.catalog.list().len();
@@ -99,7 +123,11 @@ async fn list_pipelines(State(state): State<Arc<AppState>>) -> Json<PipelineList
 async fn pipeline_info(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> Response {
     match state.catalog.info(&id) {
         Some(info) => Json(info).into_response(),
-        None => http_error(StatusCode::NOT_FOUND, "not_found", &format!("Unknown pipeline_id: {id}")),
+        None => http_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("Unknown pipeline_id: {}", crate::ws::truncate(&id, 64)),
+        ),
     }
 }
 

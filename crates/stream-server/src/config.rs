@@ -552,6 +552,37 @@ impl Kind for Filter {
     }
 }
 
+/// A list of words (`STREAM_ALLOWED_ORIGINS=http://a.example,http://b.example`): comma-separated on the command
+/// line and in the environment, an array of strings in the file. Empty entries are ignored; none is empty.
+struct List;
+
+impl Kind for List {
+    type Value = Vec<String>;
+    fn parse(text: &str) -> Option<Vec<String>> {
+        Some(text.split(',').map(str::trim).filter(|w| !w.is_empty()).map(str::to_owned).collect())
+    }
+    fn from_toml(value: &toml::Value) -> Option<Vec<String>> {
+        match value {
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str().map(|w| w.trim().to_owned()))
+                .filter(|w| w.as_deref() != Some(""))
+                .collect(),
+            toml::Value::String(text) => Self::parse(text),
+            _ => None,
+        }
+    }
+    fn accepts(value: &Vec<String>) -> bool {
+        value.iter().all(|w| !w.chars().any(char::is_whitespace))
+    }
+    fn expected() -> String {
+        "a comma-separated list of words without spaces".to_owned()
+    }
+    fn show(value: &Vec<String>) -> String {
+        if value.is_empty() { "none".to_owned() } else { value.join(",") }
+    }
+}
+
 /// Where a value was given, as error messages spell it.
 fn place(setting: &Setting, origin: Origin, file: Option<&Path>) -> String {
     match (origin, file) {
@@ -707,6 +738,11 @@ where
 /// The number of cores, the default of `inference_threads`.
 fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// The default hard session limit: 16 per core, at least 32 (docs/operations.md, "Limits and hardening").
+fn default_session_limit() -> usize {
+    (16 * available_cores()).max(32)
 }
 
 /// Where `just onnxruntime` puts the library, the default of `onnxruntime_library`.
@@ -947,6 +983,21 @@ impl ServerConfig {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_s)
     }
+
+    /// The budget for partly received frames in bytes: [`frame_budget_mb`](Self::frame_budget_mb) MiB.
+    pub fn frame_budget_bytes(&self) -> usize {
+        usize::try_from(self.frame_budget_mb.saturating_mul(MIB)).unwrap_or(usize::MAX)
+    }
+
+    /// The most bytes of uploads kept: [`max_storage_mb`](Self::max_storage_mb) MiB.
+    pub fn max_storage_bytes(&self) -> u64 {
+        self.max_storage_mb.saturating_mul(MIB)
+    }
+
+    /// How long finished jobs are kept; `None` when [`job_retention_h`](Self::job_retention_h) is 0.
+    pub fn job_retention(&self) -> Option<Duration> {
+        (self.job_retention_h > 0).then(|| Duration::from_secs(self.job_retention_h.saturating_mul(3600)))
+    }
 }
 
 settings! {
@@ -959,6 +1010,9 @@ settings! {
     max_frame_size_mb: u32 = 5, kind Int<u32, 1, UNBOUNDED>,
         env "STREAM_MAX_FRAME_SIZE_MB", flag "max-frame-size-mb", value "MIB", shown "5",
         help "Largest accepted frame, in MiB";
+    session_limit: usize = default_session_limit(), kind Int<usize, 1, UNBOUNDED>,
+        env "STREAM_SESSION_LIMIT", flag "session-limit", value "N", shown "16 per core, at least 32",
+        help "Hard limit on concurrent sessions, always enforced: one more is refused with server_busy";
     max_sessions: usize = 10, kind Int<usize, 1, UNBOUNDED>,
         env "STREAM_MAX_SESSIONS", flag "max-sessions", value "N", shown "10",
         help "Recommended number of concurrent sessions (reported; enforced only with --enforce-max-sessions)";
@@ -972,6 +1026,35 @@ settings! {
     idle_timeout_s: u64 = 30, kind Int<u64, 1, UNBOUNDED>,
         env "STREAM_IDLE_TIMEOUT_S", flag "idle-timeout-s", value "SECONDS", shown "30",
         help "Close a session that sends nothing for this many seconds";
+    send_timeout_s: u64 = 10, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_SEND_TIMEOUT_S", flag "send-timeout-s", value "SECONDS", shown "10",
+        help "End a session whose client has taken no message for this many seconds (it stopped reading)";
+    frame_budget_mb: u64 = 128, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_FRAME_BUDGET_MB", flag "frame-budget-mb", value "MIB", shown "128",
+        help "Memory for partly received frames across all sessions, in MiB; a session that would go over it \
+              is closed with server_busy";
+    max_connections: usize = 512, kind Int<usize, 1, UNBOUNDED>,
+        env "STREAM_MAX_CONNECTIONS", flag "max-connections", value "N", shown "512",
+        help "Open TCP connections (HTTP and WebSocket); further ones wait in the listen queue";
+    header_timeout_s: u64 = 15, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_HEADER_TIMEOUT_S", flag "header-timeout-s", value "SECONDS", shown "15",
+        help "Close a connection whose request headers (a WebSocket upgrade's included) are not complete this \
+              many seconds after it opened or after its previous response";
+    body_timeout_s: u64 = 30, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_BODY_TIMEOUT_S", flag "body-timeout-s", value "SECONDS", shown "30",
+        help "Abort an upload that sends too little for this many seconds (see --upload-min-rate-kib)";
+    upload_min_rate_kib: u64 = 16, kind Int<u64, 0, UNBOUNDED>,
+        env "STREAM_UPLOAD_MIN_RATE_KIB", flag "upload-min-rate-kib", value "KIB_PER_S", shown "16",
+        help "Slowest accepted upload, in KiB/s averaged over each --body-timeout-s window (0: only a silent \
+              upload is aborted)";
+    allowed_origins: Vec<String> = Vec::new(), kind List,
+        env "STREAM_ALLOWED_ORIGINS", flag "allowed-origins", value "ORIGINS", shown "none",
+        help "Browser origins besides the server's own allowed to open the WebSocket and change state \
+              (comma-separated, e.g. http://localhost:5173; * allows any)";
+    allowed_hosts: Vec<String> = Vec::new(), kind List,
+        env "STREAM_ALLOWED_HOSTS", flag "allowed-hosts", value "HOSTS", shown "none",
+        help "Host header names accepted besides localhost, 127.0.0.1 and ::1 when bound to loopback; when \
+              set, enforced on any bind (comma-separated)";
     max_pixels: u64 = 40_000_000, kind Int<u64, 1, UNBOUNDED>,
         env "STREAM_MAX_PIXELS", flag "max-pixels", value "PIXELS", shown "40000000",
         help "Largest accepted width × height of a frame";
@@ -1022,6 +1105,13 @@ settings! {
     max_upload_mb: u64 = 500, kind Int<u64, 1, UNBOUNDED>,
         env "STREAM_MAX_UPLOAD_MB", flag "max-upload-mb", value "MIB", shown "500",
         help "Largest accepted upload, in MiB";
+    job_retention_h: u64 = 168, kind Int<u64, 0, UNBOUNDED>,
+        env "STREAM_JOB_RETENTION_H", flag "job-retention-h", value "HOURS", shown "168",
+        help "Delete finished jobs (results and upload) this many hours after they finished (0: keep them)";
+    max_storage_mb: u64 = 10240, kind Int<u64, 1, UNBOUNDED>,
+        env "STREAM_MAX_STORAGE_MB", flag "max-storage-mb", value "MIB", shown "10240",
+        help "Most MiB of uploads kept on disk: the oldest finished jobs are deleted to make room, and an upload \
+              that does not fit is refused with 507";
     job_workers: usize = 1, kind Int<usize, 0, UNBOUNDED>,
         env "STREAM_JOB_WORKERS", flag "job-workers", value "N", shown "1",
         help "Background video job workers; each holds at most one inference slot at a time, so this is the \

@@ -22,10 +22,12 @@
 #![deny(missing_docs)]
 
 mod app;
+mod budget;
 mod catalog;
 pub mod config;
 mod jobs;
 mod metrics;
+mod net;
 mod pool;
 pub mod video;
 mod ws;
@@ -90,6 +92,9 @@ pub struct Server {
     state: Arc<AppState>,
     web_dir: PathBuf,
     shutdown_grace: Duration,
+    limits: net::ConnectionLimits,
+    origins: Arc<net::OriginPolicy>,
+    max_upload_bytes: u64,
 }
 
 impl Server {
@@ -103,12 +108,18 @@ impl Server {
         };
         backpressure.validate()?;
         let frame_limits = FrameLimits::new(config.max_frame_bytes(), config.max_pixels);
-        let session_config =
-            SessionConfig { backpressure, frame_limits, idle_timeout: config.idle_timeout() };
-        // The socket refuses a frame over the limit from its header, before buffering it.
+        let session_config = SessionConfig {
+            backpressure,
+            frame_limits,
+            idle_timeout: config.idle_timeout(),
+            send_timeout: Duration::from_secs(config.send_timeout_s),
+        };
+        // The socket refuses a frame over the limit from its header, before buffering it, and reads at most
+        // one chunk at a time (the frame budget's unit).
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(frame_limits.max_frame_bytes))
-            .max_frame_size(Some(frame_limits.max_frame_bytes));
+            .max_frame_size(Some(frame_limits.max_frame_bytes))
+            .read_buffer_size(budget::READ_CHUNK);
 
         let metrics = Metrics::new(catalog.list().into_iter().map(|p| {
             let stages = catalog.stages(&p.id);
@@ -121,6 +132,10 @@ impl Server {
                 workers: config.job_workers,
                 max_upload_bytes: config.max_upload_bytes(),
                 max_pixels: config.max_pixels,
+                retention: config.job_retention(),
+                max_storage_bytes: config.max_storage_bytes(),
+                body_timeout: Duration::from_secs(config.body_timeout_s),
+                upload_min_rate: config.upload_min_rate_kib.saturating_mul(1024),
             };
             Some(Arc::new(Jobs::open(&settings, Arc::clone(&catalog), Arc::clone(&pool))?))
         } else {
@@ -134,6 +149,9 @@ impl Server {
             ws_config,
             max_sessions: config.max_sessions,
             enforce_max_sessions: config.enforce_max_sessions,
+            session_limit: config.session_limit,
+            frame_budget: Arc::new(budget::FrameBudget::new(config.frame_budget_bytes())),
+            header_timeout: Duration::from_secs(config.header_timeout_s),
             sessions_active: AtomicUsize::new(0),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -143,7 +161,20 @@ impl Server {
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| ServerError::Bind { addr: config.bind, source })?;
-        Ok(Self { listener, state, web_dir: config.web_dir.clone(), shutdown_grace: config.shutdown_grace() })
+        let limits = net::ConnectionLimits {
+            max_connections: config.max_connections,
+            header_timeout: Duration::from_secs(config.header_timeout_s),
+        };
+        let origins = net::OriginPolicy::new(config.bind, &config.allowed_origins, &config.allowed_hosts);
+        Ok(Self {
+            listener,
+            state,
+            web_dir: config.web_dir.clone(),
+            shutdown_grace: config.shutdown_grace(),
+            limits,
+            origins: Arc::new(origins),
+            max_upload_bytes: config.max_upload_bytes(),
+        })
     }
 
     /// The address the server listens on.
@@ -155,7 +186,7 @@ impl Server {
     /// Serves until `signal` resolves, then shuts down gracefully: stops accepting, closes every session with
     /// 1001, and waits up to the shutdown grace period for them to finish.
     pub async fn run(self, signal: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let Self { listener, state, web_dir, shutdown_grace } = self;
+        let Self { listener, state, web_dir, shutdown_grace, limits, origins, max_upload_bytes } = self;
         let addr = listener.local_addr()?;
         let web_ui = web_dir.join("index.html").is_file();
         tracing::info!(
@@ -167,19 +198,22 @@ impl Server {
         );
         if let Some(jobs) = &state.jobs {
             jobs.start_workers(&state.tracker, &state.shutdown, Arc::clone(&state.metrics.jobs));
+            jobs.start_sweeper(&state.tracker, &state.shutdown);
         }
-        let app = app::router(Arc::clone(&state), &web_dir);
+        let app = app::router(Arc::clone(&state), &web_dir, origins, max_upload_bytes);
         let token = state.shutdown.clone();
-        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                signal.await;
-                tracing::info!("server_shutdown");
-                token.cancel();
-            });
-        serve.await?;
+        tokio::spawn(async move {
+            signal.await;
+            tracing::info!("server_shutdown");
+            token.cancel();
+        });
+        let connections = TaskTracker::new();
+        net::serve(listener, app, limits, state.shutdown.clone(), connections.clone()).await;
 
         state.tracker.close();
-        if tokio::time::timeout(shutdown_grace, state.tracker.wait()).await.is_err() {
+        connections.close();
+        let everything = async { tokio::join!(state.tracker.wait(), connections.wait()) };
+        if tokio::time::timeout(shutdown_grace, everything).await.is_err() {
             tracing::warn!(
                 grace_s = shutdown_grace.as_secs(),
                 "sessions still open after the shutdown grace period"

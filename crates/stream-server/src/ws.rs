@@ -24,8 +24,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::app::{AppState, http_error};
+use crate::budget::{Hold, Metered, is_over_budget};
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Socket = WebSocketStream<Metered<TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// Longest `pipeline_id` echoed back in an error detail.
 const MAX_ECHOED_ID: usize = 64;
@@ -54,15 +55,17 @@ pub(crate) async fn stream_handler(
 
     let task_state = Arc::clone(&state);
     state.tracker.spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
+        // The upgrade completes once the 101 response is written; a client that never takes it is dropped.
+        match tokio::time::timeout(task_state.header_timeout, on_upgrade).await {
+            Ok(Ok(upgraded)) => {
                 let config = task_state.ws_config;
-                let socket =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                        .await;
-                serve_socket(task_state, socket, pipeline_id, peer).await;
+                let hold = Hold::new(Arc::clone(&task_state.frame_budget));
+                let io = Metered::new(TokioIo::new(upgraded), Arc::clone(&hold));
+                let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                serve_socket(task_state, socket, hold, pipeline_id, peer).await;
             }
-            Err(error) => tracing::debug!(%peer, %error, "websocket upgrade failed"),
+            Ok(Err(error)) => tracing::debug!(%peer, %error, "websocket upgrade failed"),
+            Err(_) => tracing::debug!(%peer, "websocket upgrade timed out"),
         }
     });
 
@@ -96,6 +99,7 @@ fn websocket_key(headers: &HeaderMap) -> Option<String> {
 async fn serve_socket(
     state: Arc<AppState>,
     mut socket: Socket,
+    hold: Arc<Hold>,
     pipeline_id: Option<String>,
     peer: SocketAddr,
 ) {
@@ -117,10 +121,16 @@ async fn serve_socket(
     // cannot both get it.
     let active = state.sessions_active.fetch_add(1, Ordering::SeqCst) + 1;
     let _slot = SlotGuard(&state);
-    if state.enforce_max_sessions && active > state.max_sessions {
+    // The hard limit always applies; the recommended maximum only when enforced.
+    let limit = if state.enforce_max_sessions {
+        state.max_sessions.min(state.session_limit)
+    } else {
+        state.session_limit
+    };
+    if active > limit {
         state.metrics.rejected(ErrorCode::ServerBusy);
-        tracing::info!(%peer, pipeline_id, active, max = state.max_sessions, "stream_rejected");
-        let detail = format!("Server is at its session limit ({})", state.max_sessions);
+        tracing::info!(%peer, pipeline_id, active, max = limit, "stream_rejected");
+        let detail = format!("Server is at its session limit ({limit})");
         reject(&mut socket, ErrorCode::ServerBusy, detail, state.linger).await;
         return;
     }
@@ -131,21 +141,37 @@ async fn serve_socket(
     tracing::info!(%session_id, pipeline_id = %session.pipeline_id(), %peer, "stream_connect");
 
     let (mut ws_tx, mut ws_rx) = socket.split();
-    let mut too_large = false;
+    let (mut too_large, mut over_budget) = (false, false);
     let inbound = futures_util::stream::poll_fn(|cx| {
         loop {
             let message = match ws_rx.poll_next_unpin(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(message) => message,
             };
+            if let Some(Ok(
+                Message::Text(_)
+                | Message::Ping(_)
+                | Message::Pong(_)
+                | Message::Frame(_)
+                | Message::Close(_),
+            )) = message
+            {
+                // A complete message other than a frame: its bytes are no longer held.
+                hold.release();
+            }
             return Poll::Ready(match message {
-                Some(Ok(Message::Binary(frame))) => Some(Inbound::Frame(frame)),
+                // The frame keeps its share of the budget until it is answered or replaced.
+                Some(Ok(Message::Binary(frame))) => Some(Inbound::Frame(hold.frame(frame))),
                 Some(Ok(Message::Text(_))) => Some(Inbound::Text),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Close(_))) | None => None,
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, .. }))) => {
                     too_large = true;
                     Some(Inbound::TooLarge { len: Some(size) })
+                }
+                Some(Err(WsError::Io(error))) if is_over_budget(&error) => {
+                    over_budget = true;
+                    Some(Inbound::Overloaded)
                 }
                 Some(Err(error)) => {
                     tracing::debug!(%session_id, %error, "stream_read_error");
@@ -183,8 +209,13 @@ async fn serve_socket(
     let Ok(mut socket) = ws_rx.reunite(ws_tx) else { return };
     match summary.end {
         // The rest of the oversized frame is still on its way: drain it unparsed.
+        // The rest of the oversized frame, or of the frame the budget refused, is still on its way: drain it
+        // unparsed, so the client reads the error instead of a reset.
         SessionEnd::Error(ErrorCode::FrameTooLarge) if too_large => {
-            drain_raw(&mut socket, state.linger).await
+            drain_raw(&mut socket, &hold, state.linger).await
+        }
+        SessionEnd::Error(ErrorCode::ServerBusy) if over_budget => {
+            drain_raw(&mut socket, &hold, state.linger).await
         }
         SessionEnd::Error(_) | SessionEnd::Shutdown => finish_close(&mut socket, state.linger).await,
         _ => {}
@@ -226,9 +257,11 @@ async fn finish_close(socket: &mut Socket, linger: Duration) {
 }
 
 /// Reads and discards raw bytes until the client stops sending or `linger` passes.
-async fn drain_raw(socket: &mut Socket, linger: Duration) {
+async fn drain_raw(socket: &mut Socket, hold: &Hold, linger: Duration) {
+    // Discarded at once: nothing is held.
+    hold.drain();
     let io = socket.get_mut();
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; crate::budget::READ_CHUNK];
     let _ = tokio::time::timeout(linger, async {
         while let Ok(n) = io.read(&mut buffer).await {
             if n == 0 {
@@ -239,7 +272,7 @@ async fn drain_raw(socket: &mut Socket, linger: Duration) {
     .await;
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),

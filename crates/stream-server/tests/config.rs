@@ -108,7 +108,7 @@ fn documented_defaults_are_the_defaults() {
     assert_eq!(described.len(), SETTINGS.len());
     for (setting, described) in SETTINGS.iter().zip(&described) {
         assert_eq!(setting.name, described.name);
-        if !["inference_threads", "model_threads"].contains(&setting.name) {
+        if !["inference_threads", "model_threads", "session_limit"].contains(&setting.name) {
             assert_eq!(setting.default, described.value, "{}", setting.name);
         }
     }
@@ -189,10 +189,24 @@ const GOOD: &[(&str, &str, &str, &str)] = &[
     ("drop_threshold", "0.25", "0.25", "0.25"),
     ("slowdown_threshold", "0.5", "0.5", "0.5"),
     ("max_frame_size_mb", "7", "7", "7"),
+    ("session_limit", "5", "5", "5"),
     ("max_sessions", "3", "3", "3"),
     ("enforce_max_sessions", "yes", "true", "true"),
     ("drop_window", "10000", "1", "VARIES"),
     ("idle_timeout_s", "9", "9", "9"),
+    ("send_timeout_s", "4", "4", "4"),
+    ("frame_budget_mb", "64", "64", "64"),
+    ("max_connections", "100", "100", "100"),
+    ("header_timeout_s", "3", "3", "3"),
+    ("body_timeout_s", "60", "60", "60"),
+    ("upload_min_rate_kib", "0", "0", "0"),
+    (
+        "allowed_origins",
+        "http://a.example, https://b.example:8443",
+        "[\"http://a.example\", \"https://b.example:8443\"]",
+        "http://a.example,https://b.example:8443",
+    ),
+    ("allowed_hosts", "stream.lan", "[\"stream.lan\"]", "stream.lan"),
     ("max_pixels", "1000", "1000", "1000"),
     ("bind", "0.0.0.0:9000", "\"0.0.0.0:9000\"", "0.0.0.0:9000"),
     ("pipelines_dir", "/tmp/pipes", "\"/tmp/pipes\"", "/tmp/pipes"),
@@ -208,6 +222,8 @@ const GOOD: &[(&str, &str, &str, &str)] = &[
     ("onnxruntime_spinning", "1", "true", "true"),
     ("shutdown_grace_s", "0", "0", "0"),
     ("max_upload_mb", "20", "20", "20"),
+    ("job_retention_h", "0", "0", "0"),
+    ("max_storage_mb", "2048", "2048", "2048"),
     ("job_workers", "4", "4", "4"),
 ];
 
@@ -239,10 +255,19 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("drop_threshold", "abc", "1.5", "expected a number between 0 and 1"),
     ("slowdown_threshold", "-0.1", "\"0.5\"", "expected a number between 0 and 1"),
     ("max_frame_size_mb", "0", "0", "expected a whole number between 1 and 4294967295"),
+    ("session_limit", "0", "0", "expected a whole number of at least 1"),
     ("max_sessions", "many", "2.5", "expected a whole number of at least 1"),
     ("enforce_max_sessions", "maybe", "\"yes\"", "expected true or false"),
     ("drop_window", "10001", "0", "expected a whole number between 1 and 10000"),
     ("idle_timeout_s", "0", "-5", "expected a whole number of at least 1"),
+    ("send_timeout_s", "0", "0", "expected a whole number of at least 1"),
+    ("frame_budget_mb", "0", "\"1\"", "expected a whole number of at least 1"),
+    ("max_connections", "0", "0", "expected a whole number of at least 1"),
+    ("header_timeout_s", "0", "0", "expected a whole number of at least 1"),
+    ("body_timeout_s", "soon", "0", "expected a whole number of at least 1"),
+    ("upload_min_rate_kib", "-1", "1.5", "expected a whole number"),
+    ("allowed_origins", "http://a b", "3", "expected a comma-separated list of words without spaces"),
+    ("allowed_hosts", "a host", "[1]", "expected a comma-separated list of words without spaces"),
     ("max_pixels", "1e6", "0", "expected a whole number of at least 1"),
     ("bind", "localhost:8080", "8080", "expected an IP address and port"),
     ("pipelines_dir", "", "\"\"", "expected a non-empty path"),
@@ -258,6 +283,8 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("onnxruntime_spinning", "spin", "\"on\"", "expected true or false"),
     ("shutdown_grace_s", "-1", "1.0", "expected a whole number"),
     ("max_upload_mb", "0", "{ a = 1 }", "expected a whole number of at least 1"),
+    ("job_retention_h", "a week", "-1", "expected a whole number"),
+    ("max_storage_mb", "0", "0", "expected a whole number of at least 1"),
     ("job_workers", "-1", "-1", "expected a whole number"),
 ];
 

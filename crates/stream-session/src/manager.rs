@@ -20,6 +20,9 @@ pub struct SessionConfig {
     pub frame_limits: FrameLimits,
     /// Close a session that sends no frame for this long (`STREAM_IDLE_TIMEOUT_S`). Default 30 s.
     pub idle_timeout: Duration,
+    /// End a session whose client has not taken a message for this long (`STREAM_SEND_TIMEOUT_S`): a client
+    /// that stops reading must not pin its session, its slot and its frames. Default 10 s.
+    pub send_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -28,6 +31,7 @@ impl Default for SessionConfig {
             backpressure: BackpressureConfig::default(),
             frame_limits: FrameLimits::default(),
             idle_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -2,12 +2,13 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backpressure::{Admission, Decision};
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use stream_protocol::{CloseCode, ErrorCode, FrameResult, ServerMessage, SlowDown};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, sleep};
@@ -27,6 +28,9 @@ pub enum Inbound {
         /// Bytes announced or read when the transport gave up, if known.
         len: Option<usize>,
     },
+    /// The transport cannot buffer more of this client's frame without going over the server's memory budget
+    /// for partly received frames: the session ends with `server_busy`.
+    Overloaded,
 }
 
 /// A message for the client.
@@ -53,6 +57,8 @@ pub enum SessionEnd {
     Error(ErrorCode),
     /// Sending to the client failed: the connection is gone.
     SendFailed,
+    /// The client took no message for the send timeout: it stopped reading.
+    SendTimeout,
     /// The server is shutting down (close 1001).
     Shutdown,
 }
@@ -64,6 +70,7 @@ impl SessionEnd {
             Self::ClientClosed => "client_closed",
             Self::Error(code) => code.as_str(),
             Self::SendFailed => "send_failed",
+            Self::SendTimeout => "send_timeout",
             Self::Shutdown => "shutdown",
         }
     }
@@ -114,6 +121,8 @@ async fn completion(running: &mut Option<Running>) -> Result<Result<FrameResult,
 /// - Text messages, invalid and oversized frames, pipeline errors and panics, and the idle timeout end the
 ///   session with the contract's error message and close code. A panic is contained in this session.
 /// - `shutdown` resolving closes the session with 1001.
+/// - A send the client does not take within [`SessionConfig::send_timeout`](crate::SessionConfig::send_timeout) ends the session
+///   ([`SessionEnd::SendTimeout`]); so does a shutdown while a send is blocked.
 ///
 /// `inbound` ending means the client went away. The transport handles ping/pong and the close handshake.
 pub async fn run_session<I, O, P, Obs, S>(
@@ -134,14 +143,22 @@ where
     let idle_timeout = session.config().idle_timeout;
     let limits = session.config().frame_limits;
     let idle = sleep(idle_timeout);
+    // Fused: a send blocked at shutdown, and the close sent after it, poll it again once it has completed.
+    let shutdown = shutdown.fuse();
     tokio::pin!(idle, shutdown);
     let mut running: Option<Running> = None;
-    let mut out = Out { sink: &mut outbound, observer };
+    let mut out = Out {
+        sink: &mut outbound,
+        observer,
+        send_timeout: session.config().send_timeout,
+        timed_out: false,
+        shutdown: shutdown.as_mut(),
+    };
 
     let end = loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => {
+            () = out.shutdown.as_mut() => {
                 out.close(CloseCode::GOING_AWAY, "Server shutting down").await;
                 break SessionEnd::Shutdown;
             }
@@ -176,14 +193,14 @@ where
                 if let Some((next, decision)) = session.complete_frame(done.started_at.elapsed()) {
                     running = Some(start(&pipeline, &session, next));
                     if !out.decided(&session, decision).await {
-                        break SessionEnd::SendFailed;
+                        break out.send_failed();
                     }
                 }
                 let round_trip = done.received_at.elapsed();
                 observer.frame_processed(session.pipeline_id(), round_trip, &result);
                 let message = ServerMessage::Result { frame_index: done.frame_index, result: Box::new(result) };
                 if !out.send(&message).await {
-                    break SessionEnd::SendFailed;
+                    break out.send_failed();
                 }
             }
             message = inbound.next() => {
@@ -202,6 +219,10 @@ where
                                 .map_or_else(|| "Frame too large".to_owned(), |e| e.detail()),
                         };
                         break out.fail(ErrorCode::FrameTooLarge, detail).await;
+                    }
+                    Some(Inbound::Overloaded) => {
+                        let detail = "The server has no memory left for more frames; try again later";
+                        break out.fail(ErrorCode::ServerBusy, detail).await;
                     }
                 };
                 if let Err(error) = frame_validate::validate_jpeg(&jpeg, &limits) {
@@ -222,14 +243,14 @@ where
                         );
                         observer.frame_dropped(session.pipeline_id());
                         if !out.send(&ServerMessage::Dropped { frame_index: dropped.index }).await {
-                            break SessionEnd::SendFailed;
+                            break out.send_failed();
                         }
                     }
                 }
                 if let Some(decision) = admitted.decision
                     && !out.decided(&session, decision).await
                 {
-                    break SessionEnd::SendFailed;
+                    break out.send_failed();
                 }
             }
             () = &mut idle => {
@@ -271,24 +292,53 @@ fn start<P: FramePipeline>(pipeline: &Arc<P>, session: &SessionManager, frame: P
 }
 
 /// The sending half of a session, with the observer that counts what is sent.
-struct Out<'a, O, Obs: ?Sized> {
+struct Out<'a, O, Obs: ?Sized, S> {
     sink: &'a mut O,
     observer: &'a Obs,
+    send_timeout: Duration,
+    /// A send did not complete within `send_timeout`: the client stopped reading.
+    timed_out: bool,
+    /// The server's shutdown, also watched while a send is blocked.
+    shutdown: Pin<&'a mut futures_util::future::Fuse<S>>,
 }
 
-impl<O, Obs> Out<'_, O, Obs>
+impl<O, Obs, S> Out<'_, O, Obs, S>
 where
     O: Sink<Outbound> + Unpin,
     Obs: SessionObserver + ?Sized,
+    S: Future<Output = ()>,
 {
-    /// Sends one message; `false` when the connection is gone.
+    /// Sends one message; `false` when the connection is gone, the client took nothing for the send timeout,
+    /// or the server is shutting down.
     async fn send(&mut self, message: &ServerMessage) -> bool {
-        self.sink.send(Outbound::Text(message.to_json())).await.is_ok()
+        self.deliver(Outbound::Text(message.to_json())).await
+    }
+
+    async fn deliver(&mut self, message: Outbound) -> bool {
+        if self.timed_out {
+            return false;
+        }
+        tokio::select! {
+            biased;
+            sent = tokio::time::timeout(self.send_timeout, self.sink.send(message)) => match sent {
+                Ok(result) => result.is_ok(),
+                Err(_) => {
+                    self.timed_out = true;
+                    false
+                }
+            },
+            () = self.shutdown.as_mut() => false,
+        }
+    }
+
+    /// How the session ends after a failed send.
+    fn send_failed(&self) -> SessionEnd {
+        if self.timed_out { SessionEnd::SendTimeout } else { SessionEnd::SendFailed }
     }
 
     async fn close(&mut self, code: CloseCode, reason: &'static str) {
         // The connection may already be gone; there is nobody left to tell.
-        let _ = self.sink.send(Outbound::Close { code, reason: Cow::Borrowed(reason) }).await;
+        let _ = self.deliver(Outbound::Close { code, reason: Cow::Borrowed(reason) }).await;
     }
 
     /// Sends the error and the close frame that goes with it.

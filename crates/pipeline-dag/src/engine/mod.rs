@@ -13,6 +13,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::BoxError;
 
+/// `Mutex::try_lock` for locks that only mark "in use": a lock poisoned by a run that panicked is taken and
+/// cleared, never left to make every later run skip what it guards (the pool, or a session).
+pub(crate) fn try_lock_in_use<T>(lock: &std::sync::Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
+    match lock.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+            lock.clear_poison();
+            Some(poisoned.into_inner())
+        }
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 mod fold_pads;
 #[cfg(feature = "onnxruntime")]
 mod onnxruntime;

@@ -155,8 +155,8 @@ struct OrtRunner {
 impl Runner for OrtRunner {
     fn run(&self, input: Vec<f32>, alone: bool) -> Result<ModelOutputs, BoxError> {
         let sessions = &self.pool.narrow;
-        let wide = self.pool.wide.as_ref().filter(|_| alone).and_then(|w| w.try_lock().ok());
-        let mut session = match wide.or_else(|| sessions.iter().find_map(|s| s.try_lock().ok())) {
+        let wide = self.pool.wide.as_ref().filter(|_| alone).and_then(super::try_lock_in_use);
+        let mut session = match wide.or_else(|| sessions.iter().find_map(super::try_lock_in_use)) {
             Some(free) => free,
             None => {
                 let i = self.pool.next.fetch_add(1, Ordering::Relaxed) % sessions.len();

@@ -45,7 +45,7 @@ impl Threads {
     /// otherwise on the calling thread.
     fn run<R: Send>(&self, alone: bool, f: impl FnOnce() -> R + Send) -> R {
         let Some(pool) = self.pool.as_ref().filter(|_| alone) else { return f() };
-        let Ok(_in_use) = pool.in_use.try_lock() else { return f() };
+        let Some(_in_use) = super::try_lock_in_use(&pool.in_use) else { return f() };
         let executor = Executor::MultiThread(Arc::clone(&pool.threads));
         pool.threads.install(|| multithread_tract_scope(executor, f))
     }
@@ -174,6 +174,27 @@ fn isa_override(cpuinfo: &str) -> Option<&'static str> {
     let zen3_or_4 = field("cpu family") == Some("25");
     let avx512 = field("flags").is_some_and(|flags| flags.split_whitespace().any(|f| f == "avx512f"));
     (amd && zen3_or_4 && avx512).then_some("-avx512f")
+}
+
+#[cfg(test)]
+mod pool_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A run that panics while it holds the pool poisons its lock; the next run alone still gets the pool.
+    #[test]
+    fn a_panicking_run_does_not_leave_inference_single_threaded() {
+        let threads = Threads::new(2).unwrap();
+        let on_pool = || rayon::current_thread_index().is_some();
+        assert!(threads.run(true, on_pool));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            threads.run(true, || panic!("a model run panics"))
+        }));
+        assert!(panicked.is_err());
+        assert!(threads.run(true, on_pool), "the pool is used again after the panic");
+        assert!(!threads.run(false, on_pool), "overlapping runs stay on their own thread");
+    }
 }
 
 #[cfg(test)]

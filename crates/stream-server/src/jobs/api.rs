@@ -5,23 +5,34 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, Path as UrlPath, Request, State};
+use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
 use stream_protocol::http::{JobList, JobResults, JobState, JobSubmitted};
 use tokio::io::AsyncWriteExt;
 use tower_http::services::ServeFile;
 
-use super::Jobs;
 use super::store::{NewJob, StoreError};
+use super::upload::{BodyError, BodyLimits, Delivered, GuardedBody, MULTIPART_OVERHEAD};
+use super::{Jobs, ResultRow};
 use crate::app::{AppState, http_error};
 use crate::video::{SNIFF_LEN, looks_like_mp4};
+use crate::ws::truncate;
 
 /// Room for the multipart envelope and the small fields on top of the file itself.
-const ENVELOPE: u64 = 64 * 1024;
+const ENVELOPE: u64 = MULTIPART_OVERHEAD;
 /// The longest `pipeline_id`, `frame_stride` or `max_frames` value read.
 const FIELD_MAX: usize = 256;
+/// The most form fields read from one upload.
+const MAX_FIELDS: usize = 16;
+/// The longest id echoed back in an error.
+const MAX_ECHOED: usize = 64;
+/// Jobs per page of `GET /v1/jobs` by default, and at most.
+const JOBS_PAGE: (usize, usize) = (100, 1000);
+/// Frames read from the store per step while a results response streams out.
+const RESULTS_BATCH: usize = 256;
 
 /// An error response in the contract's shape (boxed: a `Response` is large and errors are rare).
 pub(crate) struct ApiError(Box<Response>);
@@ -42,7 +53,11 @@ impl ApiError {
     }
 
     fn not_found(job_id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("Unknown job_id: {job_id}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("Unknown job_id: {}", truncate(job_id, MAX_ECHOED)),
+        )
     }
 
     fn internal(error: impl std::fmt::Display) -> Self {
@@ -91,10 +106,15 @@ impl Drop for RemoveOnDrop {
 }
 
 /// `POST /v1/video/submit`.
+///
+/// The body is read under the limits of [`upload`](super::upload); `pipeline_id` is checked as soon as it
+/// arrives (before the file when the form sends it first, as the web UI does); the file streams to a `.part`
+/// file that is removed on any error. The job's row is written before the file takes its final name, so a
+/// crash in between leaves a job that fails visibly ("file missing"), never a file nothing owns.
 pub(crate) async fn submit(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let jobs = jobs(&state)?;
     let too_large = || {
@@ -104,29 +124,63 @@ pub(crate) async fn submit(
             format!("Upload exceeds {}MB", jobs.max_upload_bytes / (1024 * 1024)),
         )
     };
+    let storage_full = || {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "The server's storage for uploads is full; delete finished jobs or try again later",
+        )
+    };
     // A declared length over the limit is refused before a byte is read.
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > jobs.max_upload_bytes.saturating_add(ENVELOPE)) {
         return Err(too_large());
     }
-    let mut multipart =
-        multipart.map_err(|e| ApiError::bad_request(format!("Expected a multipart/form-data body: {e}")))?;
+    let reservation = {
+        let jobs = Arc::clone(&jobs);
+        tokio::task::spawn_blocking(move || jobs.reserve_upload(declared))
+            .await
+            .map_err(ApiError::internal)??
+    };
+    let room = reservation.bytes;
+    if declared.is_some_and(|len| len > room.saturating_add(ENVELOPE)) {
+        return Err(storage_full());
+    }
+    let over_limit = || if room < jobs.max_upload_bytes { storage_full() } else { too_large() };
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| ApiError::bad_request("Expected a multipart/form-data body with a boundary"))?;
+    let delivered = Delivered::default();
+    let limits = BodyLimits {
+        max_bytes: room.saturating_add(ENVELOPE),
+        window: jobs.body_timeout,
+        min_rate: jobs.upload_min_rate,
+    };
+    let body = GuardedBody::new(body.into_data_stream(), limits, delivered.clone());
+    let mut multipart = multer::Multipart::new(body, boundary);
 
     let job_id = uuid::Uuid::new_v4().to_string();
     let partial = jobs.partial_path(&job_id);
     let mut cleanup = RemoveOnDrop(None);
-    let (mut file_name, mut pipeline_id, mut frame_stride, mut max_frames) = (None, None, 1u32, None);
-    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+    let (mut file, mut pipeline_id, mut frame_stride, mut max_frames) = (None, None, 1u32, None);
+    let mut fields = 0;
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| malformed(e, &over_limit))? {
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(ApiError::bad_request(format!("More than {MAX_FIELDS} form fields")));
+        }
         match field.name() {
             Some("file") => {
-                if file_name.is_some() {
+                if file.is_some() {
                     return Err(ApiError::bad_request("More than one file field"));
                 }
-                file_name = Some(display_name(field.file_name()));
+                let name = display_name(field.file_name());
                 cleanup.0 = Some(partial.clone());
-                match write_upload(&mut field, &partial, jobs.max_upload_bytes).await? {
-                    Upload::Stored => {}
-                    Upload::TooLarge => return Err(too_large()),
+                match write_upload(&mut field, &partial, room, &delivered, &over_limit).await? {
+                    Upload::Stored(bytes) => file = Some((name, bytes)),
+                    Upload::TooLarge => return Err(over_limit()),
                     Upload::NotMp4 => {
                         return Err(ApiError::new(
                             StatusCode::BAD_REQUEST,
@@ -136,50 +190,96 @@ pub(crate) async fn submit(
                     }
                 }
             }
-            Some("pipeline_id") => pipeline_id = Some(small_text(&mut field).await?),
-            Some("frame_stride") => frame_stride = positive(&small_text(&mut field).await?, "frame_stride")?,
-            Some("max_frames") => max_frames = Some(positive(&small_text(&mut field).await?, "max_frames")?),
+            Some("pipeline_id") => {
+                let id = small_text(&mut field, &delivered, &over_limit).await?;
+                check_pipeline(&jobs, &id)?;
+                pipeline_id = Some(id);
+            }
+            Some("frame_stride") => {
+                frame_stride =
+                    positive(&small_text(&mut field, &delivered, &over_limit).await?, "frame_stride")?;
+            }
+            Some("max_frames") => {
+                max_frames =
+                    Some(positive(&small_text(&mut field, &delivered, &over_limit).await?, "max_frames")?);
+            }
             // Unknown fields are read and ignored.
-            _ => while field.chunk().await.map_err(malformed)?.is_some() {},
+            _ => {
+                while let Some(chunk) = field.chunk().await.map_err(|e| malformed(e, &over_limit))? {
+                    delivered.add(chunk.len());
+                }
+            }
         }
     }
-    let Some(file_name) = file_name else { return Err(ApiError::bad_request("Missing file field")) };
+    let Some((file_name, input_bytes)) = file else {
+        return Err(ApiError::bad_request("Missing file field"));
+    };
     let Some(pipeline_id) = pipeline_id else {
         return Err(ApiError::bad_request("Missing pipeline_id field"));
     };
-    if !jobs.catalog().is_valid_pipeline(&pipeline_id) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_pipeline",
-            format!("Unknown pipeline_id: {pipeline_id}"),
-        ));
-    }
 
     let input_path = jobs.upload_path(&job_id);
-    tokio::fs::rename(&partial, &input_path).await.map_err(ApiError::internal)?;
-    cleanup.0 = Some(input_path.clone());
-    let job = NewJob { job_id: job_id.clone(), pipeline_id, file_name, input_path, frame_stride, max_frames };
-    tracing::info!(job_id, pipeline_id = job.pipeline_id, frame_stride, max_frames, "job_submitted");
+    let job = NewJob {
+        job_id: job_id.clone(),
+        pipeline_id,
+        file_name,
+        input_path: input_path.clone(),
+        input_bytes,
+        frame_stride,
+        max_frames,
+    };
+    tracing::info!(
+        job_id,
+        pipeline_id = job.pipeline_id,
+        frame_stride,
+        max_frames,
+        input_bytes,
+        "job_submitted"
+    );
     blocking(&jobs, move |jobs| jobs.store().insert(&job)).await?;
+    if let Err(error) = tokio::fs::rename(&partial, &input_path).await {
+        let id = job_id.clone();
+        let _ = blocking(&jobs, move |jobs| jobs.store().delete(&id)).await;
+        return Err(ApiError::internal(error));
+    }
     cleanup.0 = None;
+    drop(reservation);
     state.metrics.jobs.submitted.increment(1);
     jobs.wake();
     Ok((StatusCode::ACCEPTED, Json(JobSubmitted { job_id })).into_response())
 }
 
+fn check_pipeline(jobs: &Jobs, pipeline_id: &str) -> Result<(), ApiError> {
+    if jobs.catalog().is_valid_pipeline(pipeline_id) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_pipeline",
+        format!("Unknown pipeline_id: {}", truncate(pipeline_id, MAX_ECHOED)),
+    ))
+}
+
 enum Upload {
-    Stored,
+    Stored(u64),
     TooLarge,
     NotMp4,
 }
 
 /// Streams the file field to `path`, checking the size as it goes and the `ftyp` box as soon as the first
 /// [`SNIFF_LEN`] bytes are in.
-async fn write_upload(field: &mut Field<'_>, path: &Path, max_bytes: u64) -> Result<Upload, ApiError> {
+async fn write_upload(
+    field: &mut multer::Field<'_>,
+    path: &Path,
+    max_bytes: u64,
+    delivered: &Delivered,
+    over_limit: &impl Fn() -> ApiError,
+) -> Result<Upload, ApiError> {
     let mut file = tokio::fs::File::create(path).await.map_err(ApiError::internal)?;
     let mut head = Vec::with_capacity(SNIFF_LEN);
     let mut written = 0u64;
-    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+    while let Some(chunk) = field.chunk().await.map_err(|e| malformed(e, over_limit))? {
+        delivered.add(chunk.len());
         written += chunk.len() as u64;
         if written > max_bytes {
             return Ok(Upload::TooLarge);
@@ -198,13 +298,18 @@ async fn write_upload(field: &mut Field<'_>, path: &Path, max_bytes: u64) -> Res
     }
     file.flush().await.map_err(ApiError::internal)?;
     file.sync_all().await.map_err(ApiError::internal)?;
-    Ok(Upload::Stored)
+    Ok(Upload::Stored(written))
 }
 
-async fn small_text(field: &mut Field<'_>) -> Result<String, ApiError> {
-    let name = field.name().unwrap_or_default().to_owned();
+async fn small_text(
+    field: &mut multer::Field<'_>,
+    delivered: &Delivered,
+    over_limit: &impl Fn() -> ApiError,
+) -> Result<String, ApiError> {
+    let name = truncate(field.name().unwrap_or_default(), MAX_ECHOED);
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+    while let Some(chunk) = field.chunk().await.map_err(|e| malformed(e, over_limit))? {
+        delivered.add(chunk.len());
         if bytes.len() + chunk.len() > FIELD_MAX {
             return Err(ApiError::bad_request(format!("Field {name} is too long")));
         }
@@ -222,8 +327,20 @@ fn positive(value: &str, name: &str) -> Result<u32, ApiError> {
     }
 }
 
-fn malformed(error: axum::extract::multipart::MultipartError) -> ApiError {
-    ApiError::bad_request(format!("Malformed multipart body: {}", error.body_text()))
+/// The response for a multipart error: the body guard's refusals keep their meaning.
+fn malformed(error: multer::Error, over_limit: &impl Fn() -> ApiError) -> ApiError {
+    let guard = match &error {
+        multer::Error::StreamReadFailed(source) => source.downcast_ref::<BodyError>().copied(),
+        _ => None,
+    };
+    match guard {
+        Some(BodyError::TooLarge { .. }) => over_limit(),
+        Some(slow @ BodyError::TooSlow { .. }) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "upload_too_slow", format!("Upload aborted: {slow}"))
+        }
+        Some(other) => ApiError::bad_request(format!("Malformed multipart body: {other}")),
+        None => ApiError::bad_request(format!("Malformed multipart body: {error}")),
+    }
 }
 
 /// The client's file name, for display only (never used as a path): its last path component, printable,
@@ -248,10 +365,11 @@ pub(crate) async fn status(
     }
 }
 
-/// `GET /v1/video/results/{job_id}`: 404 until the job is completed.
+/// `GET /v1/video/results/{job_id}`: 404 until the job is completed; streamed from the store.
 pub(crate) async fn results(
     State(state): State<Arc<AppState>>,
     UrlPath(job_id): UrlPath<String>,
+    Query(page): Query<Page<u64>>,
 ) -> Result<Response, ApiError> {
     let jobs = jobs(&state)?;
     let id = job_id.clone();
@@ -266,23 +384,111 @@ pub(crate) async fn results(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "job_not_completed", detail));
     }
     let id = job_id.clone();
-    let (video, results) = blocking(&jobs, move |jobs| jobs.store().results(&id)).await?;
-    Ok(Json(JobResults {
-        job_id,
+    let video = blocking(&jobs, move |jobs| jobs.store().video(&id)).await?;
+    let head = JobResults {
+        job_id: job_id.clone(),
         pipeline_id: status.pipeline_id,
         created_at: status.created_at,
         updated_at: status.updated_at,
         video,
-        results,
-    })
-    .into_response())
+        results: Vec::new(),
+        next_after: None,
+    };
+    let head = serde_json::to_string(&head).map_err(ApiError::internal)?;
+    // `{..., "results":[]}` opened at its results array: frames are written into it batch by batch.
+    let Some(open) = head.strip_suffix("]}").and_then(|h| h.rsplit_once(r#""results":["#)) else {
+        return Err(ApiError::internal("unexpected results layout"));
+    };
+    let open = format!(r#"{}"results":["#, open.0);
+    let limit = page.limit.map(|l| l.clamp(1, 100_000));
+    let stream = results_body(jobs, job_id, open, page.after, limit);
+    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
 }
 
-/// `GET /v1/jobs`: newest first, without results.
-pub(crate) async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+/// `?after=N&limit=M` of the results and list routes.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Page<T> {
+    after: Option<T>,
+    limit: Option<usize>,
+}
+
+/// The results response, produced a batch of stored rows at a time: the store's lock is held only while one
+/// batch is read, and memory stays at one batch whatever the job's size.
+fn results_body(
+    jobs: Arc<Jobs>,
+    job_id: String,
+    open: String,
+    after: Option<u64>,
+    limit: Option<usize>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    struct Cursor {
+        jobs: Arc<Jobs>,
+        job_id: String,
+        after: Option<u64>,
+        left: usize,
+        first: bool,
+        done: bool,
+    }
+    let cursor = Cursor { jobs, job_id, after, left: limit.unwrap_or(usize::MAX), first: true, done: false };
+    let head = futures_util::stream::once(async move { Ok(Bytes::from(open)) });
+    let rows = futures_util::stream::unfold(cursor, move |mut c| async move {
+        if c.done {
+            return None;
+        }
+        let want = c.left.min(RESULTS_BATCH);
+        let (jobs, id, after) = (Arc::clone(&c.jobs), c.job_id.clone(), c.after);
+        // One more than wanted tells whether another page follows.
+        let read = tokio::task::spawn_blocking(move || jobs.store().result_rows(&id, after, want + 1)).await;
+        let mut rows = match read {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(error)) => return Some((Err(std::io::Error::other(error)), Cursor { done: true, ..c })),
+            Err(error) => return Some((Err(std::io::Error::other(error)), Cursor { done: true, ..c })),
+        };
+        let more = rows.len() > want;
+        rows.truncate(want);
+        let mut text = String::new();
+        for row in &rows {
+            if !c.first {
+                text.push(',');
+            }
+            c.first = false;
+            push_row(&mut text, row);
+        }
+        c.left -= rows.len();
+        c.after = rows.last().map(|r| r.frame_index).or(c.after);
+        if !more || c.left == 0 {
+            c.done = true;
+            text.push(']');
+            if more && let Some(after) = c.after {
+                text.push_str(&format!(r#","next_after":{after}"#));
+            }
+            text.push('}');
+        }
+        Some((Ok(Bytes::from(text)), c))
+    });
+    head.chain(rows)
+}
+
+fn push_row(text: &mut String, row: &ResultRow) {
+    use std::fmt::Write;
+    let _ = write!(
+        text,
+        r#"{{"frame_index":{},"timestamp_ms":{},"result":{}}}"#,
+        row.frame_index, row.timestamp_ms, row.result_json
+    );
+}
+
+/// `GET /v1/jobs`: newest first, without results, a page at a time.
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(page): Query<Page<String>>,
+) -> Result<Response, ApiError> {
     let jobs = jobs(&state)?;
-    let list = blocking(&jobs, |jobs| jobs.store().list()).await?;
-    Ok(Json(JobList { jobs: list }).into_response())
+    let limit = page.limit.unwrap_or(JOBS_PAGE.0).clamp(1, JOBS_PAGE.1);
+    let after = page.after;
+    let (list, more) = blocking(&jobs, move |jobs| jobs.store().list(after.as_deref(), limit)).await?;
+    let next_after = if more { list.last().map(|job| job.job_id.clone()) } else { None };
+    Ok(Json(JobList { jobs: list, next_after }).into_response())
 }
 
 /// `DELETE /v1/jobs/{job_id}`: the job, its results and its upload.

@@ -3,10 +3,14 @@
 
 pub(crate) mod api;
 mod store;
+mod upload;
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use stream_session::PipelineError;
@@ -18,12 +22,16 @@ use crate::metrics::JobMetrics;
 use crate::pool::InferencePool;
 use crate::video::{Sampling, VideoError, VideoFrames};
 use crate::{PipelineCatalog, ServerError};
+pub(crate) use store::ResultRow;
 pub(crate) use store::StoreError;
 use store::{ClaimedJob, FrameRow, JobStore, Written};
 
 /// How often an idle worker looks for pending jobs even without a wake-up (jobs submitted by another replica
 /// sharing the store, or requeued ones).
 const POLL: Duration = Duration::from_secs(2);
+
+/// How often finished jobs are checked against the retention settings.
+const SWEEP: Duration = Duration::from_secs(60);
 
 /// The job service: the store, where uploads go, and what workers need.
 pub(crate) struct Jobs {
@@ -33,6 +41,15 @@ pub(crate) struct Jobs {
     pool: Arc<InferencePool>,
     max_pixels: u64,
     pub(crate) max_upload_bytes: u64,
+    /// Finished jobs older than this are deleted (`None`: kept until deleted by hand).
+    retention: Option<Duration>,
+    /// The most bytes of uploads kept on disk, including those arriving.
+    max_storage_bytes: u64,
+    /// Bytes of uploads being received right now (not yet in the store).
+    arriving: AtomicU64,
+    /// An upload must bring `upload_min_rate` bytes per second over each window of this length.
+    pub(crate) body_timeout: Duration,
+    pub(crate) upload_min_rate: u64,
     workers: usize,
     wake: Notify,
 }
@@ -50,6 +67,11 @@ pub(crate) struct JobSettings {
     pub(crate) workers: usize,
     pub(crate) max_upload_bytes: u64,
     pub(crate) max_pixels: u64,
+    pub(crate) retention: Option<Duration>,
+    pub(crate) max_storage_bytes: u64,
+    pub(crate) body_timeout: Duration,
+    /// Bytes per second.
+    pub(crate) upload_min_rate: u64,
 }
 
 impl Jobs {
@@ -63,21 +85,101 @@ impl Jobs {
         std::fs::create_dir_all(&uploads)
             .map_err(|source| ServerError::DataDir { path: uploads.clone(), source })?;
         let store = JobStore::open(&settings.data_dir).map_err(|e| ServerError::JobStore(e.to_string()))?;
-        let requeued = store.requeue_interrupted().map_err(|e| ServerError::JobStore(e.to_string()))?;
-        for job_id in &requeued {
+        let interrupted = store.requeue_interrupted().map_err(|e| ServerError::JobStore(e.to_string()))?;
+        for job_id in &interrupted.requeued {
             tracing::warn!(job_id, "job_requeued");
         }
-        remove_partial_uploads(&uploads);
-        Ok(Self {
+        for (job_id, path) in &interrupted.failed {
+            tracing::error!(job_id, error_message = store::INTERRUPTED_MESSAGE, "job_failed");
+            remove_upload(&store, job_id, path);
+        }
+        let owned = store.input_paths().map_err(|e| ServerError::JobStore(e.to_string()))?;
+        remove_orphans(&uploads, &owned.iter().filter_map(|p| p.file_name()).map(OsString::from).collect());
+        let jobs = Self {
             store,
             uploads,
             catalog,
             pool,
             max_pixels: settings.max_pixels,
             max_upload_bytes: settings.max_upload_bytes,
+            retention: settings.retention,
+            max_storage_bytes: settings.max_storage_bytes,
+            arriving: AtomicU64::new(0),
+            body_timeout: settings.body_timeout,
+            upload_min_rate: settings.upload_min_rate,
             workers: settings.workers,
             wake: Notify::new(),
-        })
+        };
+        jobs.sweep(0).map_err(|e| ServerError::JobStore(e.to_string()))?;
+        Ok(jobs)
+    }
+
+    /// Applies the retention settings: deletes finished jobs (their results and uploads) older than the
+    /// retention age, then the oldest finished jobs while the uploads on disk, plus `incoming` bytes, exceed the
+    /// storage limit. Returns how many jobs it deleted.
+    pub(crate) fn sweep(&self, incoming: u64) -> Result<usize, StoreError> {
+        let cutoff = match self.retention {
+            Some(age) => self.store.time_ago(age.as_secs())?,
+            None => String::new(),
+        };
+        let mut stored = self.store.upload_bytes()?;
+        let arriving = self.arriving.load(Ordering::Acquire);
+        let finished = self.store.finished_oldest_first(&cutoff)?;
+        // Finished jobs are deleted for room only if that makes enough: never for an upload that will be refused.
+        let evictable: u64 = finished.iter().map(|job| job.input_bytes).sum();
+        let wanted = arriving.saturating_add(incoming);
+        let can_fit = stored.saturating_sub(evictable).saturating_add(wanted) <= self.max_storage_bytes;
+        let mut deleted = 0;
+        for job in finished {
+            let over = can_fit && stored.saturating_add(wanted) > self.max_storage_bytes;
+            if !job.expired && !over {
+                break;
+            }
+            if let Some(path) = self.store.delete(&job.job_id)? {
+                remove_file_logged(&job.job_id, &path);
+            }
+            stored = stored.saturating_sub(job.input_bytes);
+            deleted += 1;
+            let reason = if job.expired { "retention_age" } else { "storage_limit" };
+            tracing::info!(job_id = job.job_id, reason, "job_expired");
+        }
+        Ok(deleted)
+    }
+
+    /// Room for a new upload of `expected` bytes (its declared length; `None`: unknown, room for the upload
+    /// limit is made) under the storage limit: the oldest finished jobs are deleted to make it. Reserves what is
+    /// left, up to the upload limit, until the returned guard is dropped (the upload is then in the store, or
+    /// gone).
+    pub(crate) fn reserve_upload(
+        self: &Arc<Self>,
+        expected: Option<u64>,
+    ) -> Result<UploadReservation, StoreError> {
+        self.sweep(expected.unwrap_or(self.max_upload_bytes).min(self.max_upload_bytes))?;
+        let stored = self.store.upload_bytes()?;
+        let arriving = self.arriving.load(Ordering::Acquire);
+        let room = self.max_storage_bytes.saturating_sub(stored).saturating_sub(arriving);
+        let bytes = room.min(self.max_upload_bytes);
+        self.arriving.fetch_add(bytes, Ordering::AcqRel);
+        Ok(UploadReservation { jobs: Arc::clone(self), bytes })
+    }
+
+    /// Runs [`sweep`](Self::sweep) every minute until `shutdown`.
+    pub(crate) fn start_sweeper(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let (jobs, shutdown) = (Arc::clone(self), shutdown.clone());
+        tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(SWEEP) => {}
+                }
+                let jobs = Arc::clone(&jobs);
+                match tokio::task::spawn_blocking(move || jobs.sweep(0)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::error!(error = %error, "job retention sweep failed"),
+                    Err(error) => tracing::error!(error = %error, "job retention sweep failed"),
+                }
+            }
+        });
     }
 
     /// Starts the workers on `tracker`; they stop (requeueing what they were doing) when `shutdown` fires.
@@ -185,6 +287,8 @@ impl Jobs {
                 self.store.fail(job_id, &message).map(|written| {
                     if written == Written::Yes {
                         metrics.failed.increment(1);
+                        // Nothing will read a failed job's video again: its disk space goes back.
+                        remove_upload(&self.store, job_id, &job.input_path);
                     }
                 })
             }
@@ -269,12 +373,45 @@ enum JobFailure {
     Store(#[from] StoreError),
 }
 
-/// Removes uploads that never completed (the process died mid-upload): they belong to no job.
-fn remove_partial_uploads(uploads: &Path) {
+/// Bytes set aside for one arriving upload under the storage limit; given back when dropped.
+pub(crate) struct UploadReservation {
+    jobs: Arc<Jobs>,
+    /// The most the upload may take: the smaller of the upload limit and the room left.
+    pub(crate) bytes: u64,
+}
+
+impl Drop for UploadReservation {
+    fn drop(&mut self) {
+        self.jobs.arriving.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Removes a job's upload from disk and stops counting it against the storage limit.
+fn remove_upload(store: &JobStore, job_id: &str, path: &Path) {
+    remove_file_logged(job_id, path);
+    if let Err(error) = store.release_upload(job_id) {
+        tracing::error!(job_id, error = %error, "cannot record an upload's removal");
+    }
+}
+
+fn remove_file_logged(job_id: &str, path: &Path) {
+    if let Err(error) = std::fs::remove_file(path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(job_id, error = %error, "cannot remove a job's upload");
+    }
+}
+
+/// Removes files in the uploads folder that no job owns: uploads that never completed (`.part`, the process
+/// died mid-upload) and any other leftover.
+/// `owned` holds the file names jobs refer to (names, not paths: the data directory may be spelled differently
+/// from one run to the next).
+fn remove_orphans(uploads: &Path, owned: &HashSet<OsString>) {
     let Ok(entries) = std::fs::read_dir(uploads) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.extension().is_some_and(|e| e == "part") {
+        if !owned.contains(&entry.file_name()) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            tracing::info!(path = %path.display(), "orphan_upload_removed");
             let _ = std::fs::remove_file(&path);
         }
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use stream_protocol::http::{JobFrameResult, JobState, JobStatus, VideoInfo};
+use stream_protocol::http::{JobState, JobStatus, VideoInfo};
 
 /// The schema, one entry per version: entry `i` migrates version `i` to `i + 1` (`PRAGMA user_version`).
 const MIGRATIONS: &[&str] = &[
@@ -39,7 +39,20 @@ const MIGRATIONS: &[&str] = &[
         result       TEXT NOT NULL,
         PRIMARY KEY (job_id, frame_index)
     ) WITHOUT ROWID;",
+    // 2: how often a job was cut off by a process that died while running it, and its upload's size (for the
+    // disk quota).
+    "ALTER TABLE jobs ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE jobs ADD COLUMN input_bytes INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX jobs_by_update ON jobs (status, updated_at);",
 ];
+
+/// A job whose processing was cut off this many times by a process that died is failed, not requeued: it may
+/// be what kills the process.
+pub(crate) const MAX_INTERRUPTIONS: i64 = 2;
+
+/// The message of a job failed for that reason.
+pub(crate) const INTERRUPTED_MESSAGE: &str = "The server stopped twice while processing this video; it is not \
+     retried again (if the video is what stopped it, the server log says more)";
 
 /// SQLite's clock as RFC 3339 UTC with milliseconds: `2026-11-25T12:40:03.120Z`.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -69,6 +82,7 @@ pub(crate) struct NewJob {
     pub(crate) pipeline_id: String,
     pub(crate) file_name: String,
     pub(crate) input_path: PathBuf,
+    pub(crate) input_bytes: u64,
     pub(crate) frame_stride: u32,
     pub(crate) max_frames: Option<u32>,
 }
@@ -93,6 +107,32 @@ pub(crate) struct FrameRow<'a> {
     pub(crate) result_json: &'a str,
     pub(crate) detections: u64,
     pub(crate) text_blocks: u64,
+}
+
+/// What [`JobStore::requeue_interrupted`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Interrupted {
+    /// Jobs back in the queue.
+    pub(crate) requeued: Vec<String>,
+    /// Jobs failed for being interrupted too often, with their upload's path.
+    pub(crate) failed: Vec<(String, PathBuf)>,
+}
+
+/// A completed or failed job, for retention.
+#[derive(Debug, Clone)]
+pub(crate) struct FinishedJob {
+    pub(crate) job_id: String,
+    pub(crate) input_bytes: u64,
+    /// Finished before the retention cutoff.
+    pub(crate) expired: bool,
+}
+
+/// One stored frame, its result as stored JSON text.
+#[derive(Debug, Clone)]
+pub(crate) struct ResultRow {
+    pub(crate) frame_index: u64,
+    pub(crate) timestamp_ms: u64,
+    pub(crate) result_json: String,
 }
 
 /// Whether a write found its job (a job deleted while running is not an error, but the worker must stop).
@@ -133,15 +173,16 @@ impl JobStore {
     pub(crate) fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         self.conn().execute(
             &format!(
-                "INSERT INTO jobs (job_id, pipeline_id, file_name, input_path, status, frame_stride, max_frames,
-                                   created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, {NOW}, {NOW})"
+                "INSERT INTO jobs (job_id, pipeline_id, file_name, input_path, input_bytes, status, frame_stride,
+                                   max_frames, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, {NOW}, {NOW})"
             ),
             params![
                 job.job_id,
                 job.pipeline_id,
                 job.file_name,
                 job.input_path.to_string_lossy(),
+                job.input_bytes as i64,
                 job.frame_stride,
                 job.max_frames
             ],
@@ -156,42 +197,78 @@ impl JobStore {
         stmt.query_row([job_id], status_from_row).optional()?.transpose()
     }
 
-    /// Every job, newest first.
-    pub(crate) fn list(&self) -> Result<Vec<JobStatus>, StoreError> {
+    /// At most `limit` jobs, newest first, starting after the job `after` (a `job_id` from an earlier page;
+    /// `None`: the newest). The second value is whether more jobs follow.
+    pub(crate) fn list(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<JobStatus>, bool), StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {STATUS_COLUMNS} FROM jobs ORDER BY seq DESC"))?;
-        let rows = stmt.query_map([], status_from_row)?;
-        rows.map(|row| row?).collect()
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {STATUS_COLUMNS} FROM jobs
+             WHERE ?1 IS NULL OR seq < COALESCE((SELECT seq FROM jobs WHERE job_id = ?1), 0)
+             ORDER BY seq DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![after, limit as i64 + 1], status_from_row)?;
+        let mut jobs = rows.map(|row| row?).collect::<Result<Vec<_>, _>>()?;
+        let more = jobs.len() > limit;
+        jobs.truncate(limit);
+        Ok((jobs, more))
     }
 
-    /// The stored video description and every stored frame, in video order.
-    pub(crate) fn results(
-        &self,
-        job_id: &str,
-    ) -> Result<(Option<VideoInfo>, Vec<JobFrameResult>), StoreError> {
-        let conn = self.conn();
-        let video: Option<String> = conn
+    /// The stored video description of a job.
+    pub(crate) fn video(&self, job_id: &str) -> Result<Option<VideoInfo>, StoreError> {
+        let video: Option<String> = self
+            .conn()
             .query_row("SELECT video FROM jobs WHERE job_id = ?1", [job_id], |row| row.get(0))
             .optional()?
             .flatten();
-        let video = video.map(|v| serde_json::from_str(&v)).transpose()?;
+        Ok(video.map(|v| serde_json::from_str(&v)).transpose()?)
+    }
+
+    /// At most `limit` stored frames after frame `after` (`None`: from the first), in video order, each with
+    /// its result as the stored JSON text (spliced into responses as is, never parsed again).
+    pub(crate) fn result_rows(
+        &self,
+        job_id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ResultRow>, StoreError> {
+        let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT frame_index, timestamp_ms, result FROM results WHERE job_id = ?1 ORDER BY frame_index",
+            "SELECT frame_index, timestamp_ms, result FROM results
+             WHERE job_id = ?1 AND frame_index > ?2 ORDER BY frame_index LIMIT ?3",
         )?;
-        let rows = stmt.query_map([job_id], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
+        let after = after.map_or(-1, |a| a as i64);
+        let rows = stmt.query_map(params![job_id, after, limit as i64], |row| {
+            Ok(ResultRow {
+                frame_index: row.get::<_, i64>(0)? as u64,
+                timestamp_ms: row.get::<_, i64>(1)? as u64,
+                result_json: row.get(2)?,
+            })
         })?;
-        let mut results = Vec::new();
-        for row in rows {
-            let (frame_index, timestamp_ms, result) = row?;
-            results.push(JobFrameResult {
-                frame_index: frame_index as u64,
-                timestamp_ms: timestamp_ms as u64,
-                result: serde_json::from_str(&result)?,
-            });
-        }
-        Ok((video, results))
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The stored video description and every stored frame, in video order (tests; the API pages).
+    #[cfg(test)]
+    pub(crate) fn results(
+        &self,
+        job_id: &str,
+    ) -> Result<(Option<VideoInfo>, Vec<stream_protocol::http::JobFrameResult>), StoreError> {
+        let rows = self.result_rows(job_id, None, usize::MAX >> 1)?;
+        let results = rows
+            .into_iter()
+            .map(|row| {
+                Ok(stream_protocol::http::JobFrameResult {
+                    frame_index: row.frame_index,
+                    timestamp_ms: row.timestamp_ms,
+                    result: serde_json::from_str(&row.result_json)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((self.video(job_id)?, results))
     }
 
     /// Claims the oldest pending job for a worker: it becomes `running`.
@@ -301,14 +378,79 @@ impl JobStore {
         Ok(())
     }
 
-    /// At start-up: every job a previous process left `running` goes back to `pending`. Returns their ids.
-    pub(crate) fn requeue_interrupted(&self) -> Result<Vec<String>, StoreError> {
+    /// At start-up: every job a previous process left `running` was cut off by that process's death. It goes
+    /// back to `pending`, unless this has happened [`MAX_INTERRUPTIONS`] times: then it is failed with
+    /// [`INTERRUPTED_MESSAGE`], so a video that kills the process cannot make it crash in a loop.
+    pub(crate) fn requeue_interrupted(&self) -> Result<Interrupted, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let failed = {
+            let mut stmt = tx.prepare(&format!(
+                "UPDATE jobs SET status = 'failed', interruptions = interruptions + 1, error_message = ?1,
+                                 updated_at = {NOW}
+                 WHERE status = 'running' AND interruptions + 1 >= ?2 RETURNING job_id, input_path"
+            ))?;
+            stmt.query_map(params![INTERRUPTED_MESSAGE, MAX_INTERRUPTIONS], |row| {
+                Ok((row.get::<_, String>(0)?, PathBuf::from(row.get::<_, String>(1)?)))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        let requeued = {
+            let mut stmt = tx.prepare(&format!(
+                "UPDATE jobs SET status = 'pending', interruptions = interruptions + 1, updated_at = {NOW}
+                 WHERE status = 'running' RETURNING job_id"
+            ))?;
+            stmt.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?
+        };
+        tx.commit()?;
+        Ok(Interrupted { requeued, failed })
+    }
+
+    /// Every upload path a job refers to (to find files no job owns).
+    pub(crate) fn input_paths(&self) -> Result<Vec<PathBuf>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "UPDATE jobs SET status = 'pending', updated_at = {NOW} WHERE status = 'running' RETURNING job_id"
-        ))?;
-        let ids = stmt.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
-        Ok(ids)
+        let mut stmt = conn.prepare("SELECT input_path FROM jobs")?;
+        let paths = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        Ok(paths.map(|p| p.map(PathBuf::from)).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Bytes of uploads held by jobs that still have theirs (see [`release_upload`](Self::release_upload)).
+    pub(crate) fn upload_bytes(&self) -> Result<u64, StoreError> {
+        let bytes: i64 =
+            self.conn().query_row("SELECT COALESCE(SUM(input_bytes), 0) FROM jobs", [], |row| row.get(0))?;
+        Ok(bytes.max(0) as u64)
+    }
+
+    /// Records that a job's upload was removed from disk (it failed): it no longer counts against the quota.
+    pub(crate) fn release_upload(&self, job_id: &str) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE jobs SET input_bytes = 0 WHERE job_id = ?1", [job_id])?;
+        Ok(())
+    }
+
+    /// Finished (completed or failed) jobs, oldest first, with their upload's size, and whether each
+    /// finished before `cutoff` (an RFC 3339 UTC time as [`NOW`] writes them).
+    pub(crate) fn finished_oldest_first(&self, cutoff: &str) -> Result<Vec<FinishedJob>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT job_id, input_bytes, updated_at < ?1 FROM jobs
+             WHERE status IN ('completed', 'failed') ORDER BY updated_at, seq",
+        )?;
+        let rows = stmt.query_map([cutoff], |row| {
+            Ok(FinishedJob {
+                job_id: row.get(0)?,
+                input_bytes: row.get::<_, i64>(1)?.max(0) as u64,
+                expired: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The time `seconds` ago, as [`NOW`] writes times.
+    pub(crate) fn time_ago(&self, seconds: u64) -> Result<String, StoreError> {
+        let modifier = format!("-{seconds} seconds");
+        Ok(self
+            .conn()
+            .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)", [modifier], |row| row.get(0))?)
     }
 
     /// Removes a job and its results; returns its upload's path if it existed.
@@ -378,6 +520,7 @@ mod tests {
             pipeline_id: "yolo".into(),
             file_name: "clip.mp4".into(),
             input_path: format!("/uploads/{id}.mp4").into(),
+            input_bytes: 1000,
             frame_stride: 2,
             max_frames: Some(10),
         }
@@ -435,9 +578,86 @@ mod tests {
         for id in ["first", "second", "third"] {
             store.insert(&job(id)).unwrap();
         }
-        let ids: Vec<_> = store.list().unwrap().into_iter().map(|j| j.job_id).collect();
-        assert_eq!(ids, ["third", "second", "first"]);
+        let ids = |(page, more): (Vec<JobStatus>, bool)| {
+            (page.into_iter().map(|j| j.job_id).collect::<Vec<_>>(), more)
+        };
+        assert_eq!(
+            ids(store.list(None, 10).unwrap()),
+            (vec!["third".into(), "second".into(), "first".into()], false)
+        );
+        // Pages follow each other without gaps or repeats; an unknown cursor gives an empty page.
+        assert_eq!(ids(store.list(None, 2).unwrap()), (vec!["third".into(), "second".into()], true));
+        assert_eq!(ids(store.list(Some("second"), 2).unwrap()), (vec!["first".into()], false));
+        assert!(store.list(Some("nope"), 2).unwrap().0.is_empty());
         assert_eq!(store.claim_next().unwrap().unwrap().job_id, "first");
+    }
+
+    #[test]
+    fn results_are_read_in_pages_in_video_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        store.insert(&job("a")).unwrap();
+        store.claim_next().unwrap();
+        for i in [4, 0, 2, 6] {
+            store.add_frame("a", &row(i)).unwrap();
+        }
+        let frames = |rows: Vec<ResultRow>| rows.iter().map(|r| r.frame_index).collect::<Vec<_>>();
+        assert_eq!(frames(store.result_rows("a", None, 3).unwrap()), [0, 2, 4]);
+        assert_eq!(frames(store.result_rows("a", Some(4), 3).unwrap()), [6]);
+        assert!(store.result_rows("a", Some(6), 3).unwrap().is_empty());
+        assert_eq!(store.result_rows("a", None, 1).unwrap()[0].result_json, row(0).result_json);
+    }
+
+    #[test]
+    fn a_job_cut_off_twice_by_a_dying_process_is_failed_not_requeued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        store.insert(&job("killer")).unwrap();
+        // A graceful stop (requeue) does not count; a death does.
+        store.claim_next().unwrap();
+        store.requeue("killer").unwrap();
+        store.claim_next().unwrap();
+        let first = store.requeue_interrupted().unwrap();
+        assert_eq!((first.requeued, first.failed.len()), (vec!["killer".to_owned()], 0));
+        store.claim_next().unwrap();
+        let second = store.requeue_interrupted().unwrap();
+        assert!(second.requeued.is_empty());
+        assert_eq!(second.failed, [("killer".to_owned(), PathBuf::from("/uploads/killer.mp4"))]);
+        let status = store.status("killer").unwrap().unwrap();
+        assert_eq!(
+            (status.status, status.error_message.as_deref()),
+            (JobState::Failed, Some(INTERRUPTED_MESSAGE))
+        );
+        assert!(store.claim_next().unwrap().is_none());
+    }
+
+    #[test]
+    fn retention_sees_finished_jobs_oldest_first_and_the_bytes_they_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        for id in ["a", "b", "c"] {
+            store.insert(&job(id)).unwrap();
+        }
+        assert_eq!(store.upload_bytes().unwrap(), 3000);
+        store.claim_next().unwrap();
+        store.complete("a").unwrap();
+        store.claim_next().unwrap();
+        store.fail("b", "broken").unwrap();
+        store.release_upload("b").unwrap();
+        assert_eq!(store.upload_bytes().unwrap(), 2000);
+        let ids =
+            |jobs: Vec<FinishedJob>| jobs.into_iter().map(|j| (j.job_id, j.expired)).collect::<Vec<_>>();
+        let future = "9999-12-31T00:00:00.000Z";
+        assert_eq!(
+            ids(store.finished_oldest_first(future).unwrap()),
+            [("a".into(), true), ("b".into(), true)]
+        );
+        let past = store.time_ago(3600).unwrap();
+        assert_eq!(
+            ids(store.finished_oldest_first(&past).unwrap()),
+            [("a".into(), false), ("b".into(), false)]
+        );
+        assert_eq!(store.input_paths().unwrap().len(), 3);
     }
 
     #[test]
@@ -454,7 +674,7 @@ mod tests {
             store.add_frame("busy", &row(2)).unwrap();
         } // the process "dies" here, with `busy` running
         let store = JobStore::open(dir.path()).unwrap();
-        assert_eq!(store.requeue_interrupted().unwrap(), ["busy"]);
+        assert_eq!(store.requeue_interrupted().unwrap().requeued, ["busy"]);
         assert_eq!(store.status("done").unwrap().unwrap().status, JobState::Completed);
         let claimed = store.claim_next().unwrap().unwrap();
         assert_eq!((claimed.job_id.as_str(), claimed.resume_after), ("busy", Some(2)));

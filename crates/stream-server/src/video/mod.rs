@@ -17,10 +17,12 @@
 //! # Ok::<(), stream_server::video::VideoError>(())
 //! ```
 
+mod guard;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use mp4::{MediaType, Mp4Reader, TrackType};
@@ -29,6 +31,9 @@ use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 use pipeline_dag::stages::Frame;
 use stream_protocol::http::VideoInfo;
+
+use guard::Guarded;
+pub use guard::{MAX_HEADER_BYTES, StructureError};
 
 /// How many leading bytes must contain an `ftyp` box for an upload to be taken as an MP4 (SPEC §5).
 pub const SNIFF_LEN: usize = 64;
@@ -48,6 +53,10 @@ pub enum VideoError {
     /// The MP4 structure cannot be parsed (the demuxer's message).
     #[error("Not a readable MP4 file: {0}")]
     Container(String),
+    /// The box tree is malformed: a size that cannot be, or a movie header over [`MAX_HEADER_BYTES`]. Checked
+    /// before the demuxer reads the file.
+    #[error("Not a readable MP4 file: {0}")]
+    Structure(StructureError),
     /// The file ends inside a box: it was cut off (the demuxer's message).
     #[error("The MP4 is truncated or damaged: {0}")]
     Truncated(String),
@@ -117,7 +126,7 @@ impl Sampling {
 
 /// Decodes an MP4's H.264 track frame by frame, returning the sampled ones as RGB.
 pub struct VideoFrames {
-    reader: Mp4Reader<BufReader<File>>,
+    reader: Mp4Reader<Guarded<BufReader<File>>>,
     file_len: u64,
     track_id: u32,
     timescale: u64,
@@ -153,7 +162,15 @@ impl VideoFrames {
     pub fn open(path: &Path, sampling: Sampling, max_pixels: u64) -> Result<Self, VideoError> {
         let file = File::open(path)?;
         let file_len = file.metadata()?.len();
-        let reader = Mp4Reader::read_header(BufReader::new(file), file_len).map_err(|e| {
+        // Every box size is checked against its parent and the file before the demuxer, which allocates from
+        // them, reads any; metadata it does not need is hidden from it (see `guard`).
+        let mut file = BufReader::new(file);
+        let inspection = guard::inspect(&mut file, file_len).map_err(|error| match error {
+            StructureError::Truncated { .. } => VideoError::Truncated(error.to_string()),
+            other => VideoError::Structure(other),
+        })?;
+        file.seek(SeekFrom::Start(0))?;
+        let reader = Mp4Reader::read_header(Guarded::new(file, inspection), file_len).map_err(|e| {
             let detail = e.to_string();
             // A box running past the end of the file: the upload was cut off.
             if detail.contains("larger size than it") || matches!(e, mp4::Error::IoError(_)) {
@@ -545,5 +562,60 @@ mod robustness {
             }
             let _ = decode(&bytes);
         }
+
+        /// Lying box sizes, the input that once aborted the process: any box's 32-bit size, or a 64-bit size
+        /// written over its header, set to anything from 0 to 2^64 - 1. Checked against the parent before the
+        /// demuxer allocates, so every outcome is a frame count or a `VideoError`.
+        #[test]
+        fn lying_box_sizes_never_abort(
+            at in any::<prop::sample::Index>(),
+            size in prop_oneof![Just(0u64), Just(1), Just(7), Just(u64::from(u32::MAX)), Just(u64::MAX), any::<u64>()],
+            large in any::<bool>(),
+        ) {
+            let mut bytes = fixture();
+            let boxes = box_offsets(&bytes);
+            let offset = boxes[at.index(boxes.len())];
+            if large && offset + 16 <= bytes.len() {
+                bytes[offset..offset + 4].copy_from_slice(&1u32.to_be_bytes());
+                bytes[offset + 8..offset + 16].copy_from_slice(&size.to_be_bytes());
+            } else {
+                bytes[offset..offset + 4].copy_from_slice(&(size as u32).to_be_bytes());
+            }
+            let _ = decode(&bytes);
+        }
+    }
+
+    /// Where every box of the fixture starts, descending into the containers of its movie header.
+    fn box_offsets(bytes: &[u8]) -> Vec<usize> {
+        fn walk(bytes: &[u8], start: usize, end: usize, out: &mut Vec<usize>) {
+            let mut at = start;
+            while at + 8 <= end {
+                let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+                let name = &bytes[at + 4..at + 8];
+                out.push(at);
+                let skip = match name {
+                    b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"dinf" | b"edts" | b"udta" => Some(8),
+                    b"stsd" | b"dref" => Some(16),
+                    b"avc1" => Some(86),
+                    _ => None,
+                };
+                if let Some(skip) = skip {
+                    walk(bytes, at + skip, at + size, out);
+                }
+                if size < 8 {
+                    break;
+                }
+                at += size;
+            }
+        }
+        let mut out = Vec::new();
+        walk(bytes, 0, bytes.len(), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_box_of_the_fixture_is_reached_by_the_size_mutations() {
+        let offsets = box_offsets(&fixture());
+        assert!(offsets.len() > 20, "{}", offsets.len());
     }
 }
