@@ -8,7 +8,6 @@ ort_wheel := "onnxruntime-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl"
 ort_wheel_sha256 := "1f3dea47f2f0e5117c2404cea7d21fd253ae7836a3bf167a501cdfbb2600d536"
 ort_library := "target/onnxruntime/libonnxruntime.so." + ort_version
 ort_library_sha256 := "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"
-ort_features := "--features pipeline-dag/onnxruntime"
 
 # List the recipes.
 default:
@@ -27,10 +26,11 @@ fmt-check:
 fmt:
     cargo fmt --all
 
-# Lints on every target, warnings are errors; once more with the onnxruntime engine compiled in.
+# (The server binary compiles the onnxruntime engine in, so the workspace build lints both engines.)
+
+# Lints on every target, warnings are errors.
 clippy:
     cargo clippy --workspace --all-targets --locked -- -D warnings
-    cargo clippy --workspace --all-targets --locked {{ort_features}} -- -D warnings
 
 # Unit, integration, property and doc tests of every crate.
 test-rust:
@@ -40,7 +40,7 @@ test-rust:
 doc:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-# `--engine onnxruntime` looks for the library in target/onnxruntime/ by default.
+# `--engine auto` (the default) and `--engine onnxruntime` look for the library in target/onnxruntime/.
 
 # Fetch onnxruntime's shared library from the PyPI wheel (pinned version, platform, checksums).
 onnxruntime:
@@ -61,6 +61,10 @@ onnxruntime:
     echo "{{ort_library_sha256}}  $lib" | sha256sum --check --quiet
     echo "$lib"
 
+# `just onnxruntime`, but a failure (no network, no pip) only warns: the server then starts on tract.
+onnxruntime-if-possible:
+    @just onnxruntime >/dev/null 2>&1 || echo "warning: could not fetch onnxruntime's library (run \`just onnxruntime\` to see why); the server will run on tract" >&2
+
 # Skipped (with a note) when the library is absent, so a plain `just test` needs no download; CI requires it.
 
 # The accuracy and server process tests on the onnxruntime engine.
@@ -71,7 +75,7 @@ test-onnxruntime:
         if [[ "${CI:-}" == true ]]; then echo "CI: {{ort_library}} is missing (run just onnxruntime)" >&2; exit 1; fi
         echo "onnxruntime tests skipped: no {{ort_library}} (run just onnxruntime to fetch it)"; exit 0
     fi
-    STREAM_ENGINE=onnxruntime STREAM_ONNXRUNTIME_LIBRARY="$PWD/{{ort_library}}" cargo test --workspace --locked {{ort_features}} --test models --test process
+    STREAM_ENGINE=onnxruntime STREAM_ONNXRUNTIME_LIBRARY="$PWD/{{ort_library}}" cargo test --workspace --locked --test models --test process
 
 # Licences, bans and sources (the checks that work offline; see deny.toml).
 deny:
@@ -85,8 +89,9 @@ bench *ARGS:
 fuzz SECONDS="60":
     cd crates/frame-validate/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run validate -- -max_total_time={{SECONDS}}
 
-# Fuzz the MP4 path of video jobs (box-tree check, demuxer, decoder), seeded with the fixture videos; an
-# allocation over 512 MB counts as a crash.
+# (Seeded with the fixture videos; an allocation over 512 MB counts as a crash.)
+
+# Fuzz the MP4 path of video jobs: box-tree check, demuxer, H.264 decoder (needs cargo-fuzz).
 fuzz-mp4 SECONDS="60":
     mkdir -p crates/stream-server/fuzz/corpus/mp4
     cd crates/stream-server && RUSTC_BOOTSTRAP=1 cargo fuzz run mp4 fuzz/corpus/mp4 ../../fixtures/video ../../fixtures/video/malformed -- -max_total_time={{SECONDS}} -malloc_limit_mb=512
@@ -108,22 +113,33 @@ e2e: web-build
     cargo build --workspace --locked
     cd web-ui && npm run e2e
 
-# The server on the onnxruntime engine (fetches its library first), optimised.
+# The server on the onnxruntime engine, explicitly (a start-up error without its library), optimised.
 run-onnxruntime *ARGS: onnxruntime web-build
-    cargo build --release --workspace --locked {{ort_features}}
+    cargo build --release --workspace --locked
     target/release/stream-server --log-format pretty --engine onnxruntime {{ARGS}}
 
 # (Builds with --workspace, like the tests, so tract is compiled once: `-p` would resolve features differently.)
 
+# (`run` fetches onnxruntime's library first, so `engine = auto` serves on it; tract if the fetch fails.)
+
 # Start the server with the web UI and the built-in pipelines on http://127.0.0.1:8080 (flags pass through).
-run *ARGS: web-build
+run *ARGS: onnxruntime-if-possible web-build
     cargo build --workspace --locked
     target/debug/stream-server --log-format pretty {{ARGS}}
 
 # The same, fully optimised (what performance figures are measured with).
-run-release *ARGS: web-build
+run-release *ARGS: onnxruntime-if-possible web-build
     cargo build --release --workspace --locked
     target/release/stream-server --log-format pretty {{ARGS}}
+
+# (bench/reference/: FastAPI + uvicorn + onnxruntime, same model and policy; 1 session at 5 FPS and 4 at 15
+# FPS, alternated A B A B; options pass through to bench/compare.sh, e.g. `--rounds 3 --duration 30s`.)
+
+# This server against the Python reference server, side by side, with the ratios.
+bench-compare *ARGS: onnxruntime-if-possible
+    cargo build --release --workspace --locked
+    bench/reference/setup.sh
+    bench/compare.sh {{ARGS}}
 
 # Load generator against a running server, e.g. `just load --pipeline yolo --sessions 4 --fps 15`.
 load *ARGS:

@@ -330,7 +330,17 @@ export async function startMockServer({ webDir, fixturesDir, port = 0 }) {
     }
     if (url.pathname === '/v1/health') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'healthy', version: 'mock', pipelines_loaded: PIPELINES.length }));
+      // `engine`: one of the real server's names (onnxruntime | tract), so the debug panel shows an engine here too.
+      res.end(
+        JSON.stringify({
+          status: 'healthy',
+          version: 'mock',
+          pipelines_loaded: PIPELINES.length,
+          sessions_active: wss.clients.size,
+          max_sessions: 10,
+          engine: 'tract',
+        }),
+      );
       return;
     }
     let file = normalize(join(root, url.pathname === '/' ? 'index.html' : url.pathname));

@@ -235,6 +235,21 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/**
+ * The debug panel names the server's inference engine (from GET /v1/health).
+ * @param {import('playwright-core').Page} page
+ */
+async function expectEngine(page) {
+  const engine = page.getByTestId('debug-engine');
+  await engine
+    .filter({ hasText: /onnxruntime|tract/ })
+    .waitFor({ timeout: 10_000 })
+    .catch(async () => {
+      const shown = await engine.textContent({ timeout: 1_000 }).catch(() => null);
+      throw new Error(`debug panel engine is ${JSON.stringify(shown)}, expected onnxruntime or tract`);
+    });
+}
+
 // ---------------------------------------------------------------- tests
 
 /** @type {{ name: string, ok: boolean, ms: number, error?: string }[]} */
@@ -309,6 +324,7 @@ async function main() {
       assert(processed > 0, `debug panel shows ${processed} frames processed`);
       const status = await page.getByTestId('debug-status').textContent();
       assert(status === 'connected', `debug panel status is ${status}`);
+      await expectEngine(page);
       assert((await page.getByTestId('error-banner').count()) === 0, 'an error banner is shown');
       const file = await shot(page, 'live.png');
       if (docsScreenshot) {
@@ -340,6 +356,8 @@ async function main() {
         (await page.locator('[data-testid="detection"][data-class-name="person"]').count()) > 0,
         `no person box after recovery (frame index before: ${before})`,
       );
+      // Retry also checks /v1/health again; the restarted server's engine is shown.
+      await expectEngine(page);
       await shot(page, 'recovered.png');
     });
     // One stream at a time from here on: inference shares the machine's cores.

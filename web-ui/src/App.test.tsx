@@ -15,11 +15,20 @@ const pipelines = [
   { id: 'yolo_ocr', name: 'YOLO + OCR' },
 ];
 
+/** What GET /v1/health answers next: a body, or an Error for a failed request. */
+let health: unknown[] = [];
+
 beforeEach(() => {
   FakeWebSocket.reset();
+  health = [{ status: 'healthy', version: '0.1.0', pipelines_loaded: 3, engine: 'onnxruntime' }];
   vi.stubGlobal(
     'fetch',
     vi.fn((url: string) => {
+      if (url === '/v1/health') {
+        const next = health.length > 1 ? health.shift() : health[0];
+        if (next instanceof Error) return Promise.reject(next);
+        return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(next) });
+      }
       // The upload panel beside the live view lists the (here: no) video jobs.
       const body = url === '/v1/jobs' ? { jobs: [] } : { pipelines };
       return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(body) });
@@ -124,6 +133,44 @@ describe('App: pipeline selector and stream', () => {
     expect(screen.getByTestId('debug-panel')).toBeTruthy();
     fireEvent.click(screen.getByTestId('debug-toggle'));
     expect(screen.queryByTestId('debug-panel')).toBeNull();
+  });
+
+  it('shows the engine from /v1/health in the debug panel, fetched once', async () => {
+    await ready('?debug');
+    await waitFor(() => {
+      expect(screen.getByTestId('debug-engine').textContent).toBe('onnxruntime');
+    });
+    fireEvent.click(screen.getByTestId('debug-toggle'));
+    fireEvent.click(screen.getByTestId('debug-toggle'));
+    expect(screen.getByTestId('debug-engine').textContent).toBe('onnxruntime');
+    expect(vi.mocked(fetch).mock.calls.filter(([url]) => url === '/v1/health')).toHaveLength(1);
+  });
+
+  it('shows the engine as unknown when the server does not report one', async () => {
+    health = [{ status: 'healthy', version: '0.1.0', pipelines_loaded: 3 }];
+    await ready('?debug');
+    await waitFor(() => {
+      expect(screen.getByTestId('debug-engine').textContent).toBe('unknown');
+    });
+  });
+
+  it('checks /v1/health again on Retry after a connection error', async () => {
+    health = [new TypeError('Failed to fetch'), { status: 'healthy', version: '0.1.0', engine: 'tract' }];
+    await ready('?debug');
+    await waitFor(() => {
+      expect(screen.getByTestId('debug-engine').textContent).toBe('unknown (health check failed)');
+    });
+    fireEvent.click(screen.getByTestId('start'));
+    act(() => {
+      FakeWebSocket.last().serverOpen();
+      FakeWebSocket.last().serverClose(1001);
+    });
+    expect(screen.getByTestId('error-banner').dataset.errorCode).toBe('connection_lost');
+    fireEvent.click(screen.getByTestId('error-action'));
+    await waitFor(() => {
+      expect(screen.getByTestId('debug-engine').textContent).toBe('tract');
+    });
+    expect(vi.mocked(fetch).mock.calls.filter(([url]) => url === '/v1/health')).toHaveLength(2);
   });
 
   it('shows the camera message and stops when the camera is denied', async () => {

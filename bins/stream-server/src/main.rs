@@ -26,7 +26,10 @@ fn main() -> ExitCode {
     tracing::info!(settings = %config.describe_line(), "server_config");
 
     let registry = match PipelineRegistry::load(&config.registry_config()) {
-        Ok(registry) => Arc::new(registry),
+        Ok(registry) => {
+            tracing::info!(engine = registry.engine(), reason = registry.engine_choice(), "engine_selected");
+            Arc::new(registry)
+        }
         Err(error) => {
             tracing::error!(%error, "pipelines_failed");
             eprintln!("error: cannot load the pipelines: {error}");

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -62,12 +63,21 @@ async fn a_session_writes_the_named_log_events_and_sigterm_requeues_a_running_jo
     assert_eq!(result["frame_index"], 0, "{reply}");
     let detections = result["result"]["detections"].as_array().unwrap_or_else(|| panic!("{reply}"));
     assert!(detections.iter().any(|d| d["class_name"] == "person"), "{reply}");
-    let engine = std::env::var("STREAM_ENGINE").unwrap_or_else(|_| "tract".to_owned());
+    // `STREAM_ENGINE` when set; otherwise `auto`, which finds the library `just onnxruntime` fetched, if it did.
+    let library = root().join("target/onnxruntime/libonnxruntime.so.").display().to_string()
+        + pipeline_dag::ONNXRUNTIME_VERSION;
+    let (asked, runs) = match std::env::var("STREAM_ENGINE") {
+        Ok(engine) => (engine.clone(), engine),
+        Err(_) if Path::new(&library).is_file() => ("auto".to_owned(), "onnxruntime".to_owned()),
+        Err(_) => ("auto".to_owned(), "tract".to_owned()),
+    };
     let config = server.wait_for_event("server_config").await;
-    assert!(
-        config["fields"]["settings"].as_str().unwrap().contains(&format!("engine={engine} ")),
-        "{config}"
-    );
+    assert!(config["fields"]["settings"].as_str().unwrap().contains(&format!("engine={asked} ")), "{config}");
+    let selected = server.wait_for_event("engine_selected").await;
+    assert_eq!(selected["fields"]["engine"], runs.as_str(), "{selected}");
+    let (_, health) = http_get(server.addr, "/v1/health").await;
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["engine"], runs.as_str());
     socket.send(Message::Binary(b"not a jpeg".to_vec().into())).await.unwrap();
     while socket.next().await.is_some_and(|m| m.is_ok()) {}
 
@@ -148,5 +158,28 @@ fn a_missing_or_wrong_onnxruntime_library_is_a_start_up_error_not_a_panic() {
     // An engine that does not exist is a configuration error.
     let (code, stderr) = run_to_exit(&["--engine", "tensorflow"]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("expected tract or onnxruntime"), "{stderr}");
+    assert!(stderr.contains("expected auto, tract or onnxruntime"), "{stderr}");
+}
+
+/// `engine = auto` with no library anywhere it looks: the server starts on tract and says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_falls_back_to_tract_when_no_onnxruntime_library_loads() {
+    let data = tempfile::tempdir().unwrap();
+    // Run from an empty directory, so the relative default path (target/onnxruntime/…) does not exist either.
+    let server = common::Server::start_in(
+        data.path(),
+        data.path(),
+        &["--engine", "auto", "--onnxruntime-library", "/nonexistent/libonnxruntime.so"],
+    );
+    let selected = server.wait_for_event("engine_selected").await;
+    assert_eq!(selected["fields"]["engine"], "tract", "{selected}");
+    let reason = selected["fields"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "tract: no onnxruntime library loaded (looked at /nonexistent/libonnxruntime.so (absent)"
+        ),
+        "{reason}"
+    );
+    let (_, health) = http_get(server.addr, "/v1/health").await;
+    assert_eq!(serde_json::from_str::<Value>(&health).unwrap()["engine"], "tract");
 }

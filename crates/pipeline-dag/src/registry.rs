@@ -448,6 +448,11 @@ impl PipelineRegistry {
         self.engine.name()
     }
 
+    /// Which engine runs the models and why (with `Engine::Auto`, whether a library loaded).
+    pub fn engine_choice(&self) -> &str {
+        self.engine.choice()
+    }
+
     /// The description of a pipeline, or `None` for an unknown id.
     pub fn info(&self, id: &str) -> Option<PipelineInfo> {
         self.pipelines.get(id).map(|p| p.info.clone())

@@ -15,6 +15,9 @@ pub struct Health {
     pub sessions_active: u64,
     /// Recommended (or, when enforced, maximum) concurrent sessions.
     pub max_sessions: u64,
+    /// The inference engine running the models (`tract` or `onnxruntime`), when the pipelines have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// Overall health.

@@ -179,11 +179,14 @@ fn http_bodies() {
         pipelines_loaded: 3,
         sessions_active: 1,
         max_sessions: 10,
+        engine: Some("onnxruntime".into()),
     };
     assert_eq!(
         serde_json::to_string(&health).unwrap(),
-        r#"{"status":"healthy","version":"0.1.0","pipelines_loaded":3,"sessions_active":1,"max_sessions":10}"#
+        r#"{"status":"healthy","version":"0.1.0","pipelines_loaded":3,"sessions_active":1,"max_sessions":10,"engine":"onnxruntime"}"#
     );
+    let no_engine = Health { engine: None, ..health };
+    assert!(!serde_json::to_string(&no_engine).unwrap().contains("engine"));
     let list = PipelineList { pipelines: vec![PipelineSummary { id: "yolo".into(), name: "YOLO".into() }] };
     assert_eq!(serde_json::to_string(&list).unwrap(), r#"{"pipelines":[{"id":"yolo","name":"YOLO"}]}"#);
     let info = PipelineInfo {

@@ -113,6 +113,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         pipelines_loaded,
         sessions_active: sessions_active as u64,
         max_sessions: state.max_sessions as u64,
+        engine: state.catalog.engine(),
     })
 }
 

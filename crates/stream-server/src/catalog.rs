@@ -38,6 +38,12 @@ pub trait PipelineCatalog: Send + Sync + 'static {
         frame: &Frame,
     ) -> Result<FrameResult, PipelineError>;
 
+    /// The inference engine running the models (`tract`, `onnxruntime`), reported by `/v1/health`; `None` for
+    /// a catalog without one.
+    fn engine(&self) -> Option<String> {
+        None
+    }
+
     /// The stage names a pipeline's results report in `timings_ms`, for the per-stage latency histograms.
     /// By default `decode` plus every entry and output node.
     fn stages(&self, id: &str) -> Vec<String> {
@@ -56,6 +62,10 @@ pub trait PipelineCatalog: Send + Sync + 'static {
 // === impl PipelineCatalog for the real registry ===
 
 impl PipelineCatalog for pipeline_dag::PipelineRegistry {
+    fn engine(&self) -> Option<String> {
+        Some(pipeline_dag::PipelineRegistry::engine(self).to_owned())
+    }
+
     fn list(&self) -> Vec<PipelineSummary> {
         pipeline_dag::PipelineRegistry::list(self)
             .into_iter()

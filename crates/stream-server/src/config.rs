@@ -130,18 +130,21 @@ impl fmt::Display for LogFormat {
 /// Which inference engine runs the models (`STREAM_ENGINE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum EngineName {
-    /// tract, pure Rust, in every build. The default.
+    /// onnxruntime if its library is found and loads (`onnxruntime_library`, then beside the binary, then
+    /// `target/onnxruntime/`), tract otherwise. The default.
     #[default]
+    Auto,
+    /// tract, pure Rust, in every build.
     Tract,
-    /// onnxruntime, loaded from `onnxruntime_library`; needs a build with the `pipeline-dag/onnxruntime`
-    /// feature.
+    /// onnxruntime, loaded from `onnxruntime_library`; a start-up error if it does not load.
     OnnxRuntime,
 }
 
 impl EngineName {
-    /// The spelling accepted in every source: `tract` or `onnxruntime`.
+    /// The spelling accepted in every source: `auto`, `tract` or `onnxruntime`.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Tract => "tract",
             Self::OnnxRuntime => "onnxruntime",
         }
@@ -513,6 +516,7 @@ impl Kind for EngineKind {
     type Value = EngineName;
     fn parse(text: &str) -> Option<EngineName> {
         match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(EngineName::Auto),
             "tract" => Some(EngineName::Tract),
             "onnxruntime" | "ort" => Some(EngineName::OnnxRuntime),
             _ => None,
@@ -522,7 +526,7 @@ impl Kind for EngineKind {
         value.as_str().and_then(Self::parse)
     }
     fn expected() -> String {
-        "tract or onnxruntime".to_owned()
+        "auto, tract or onnxruntime".to_owned()
     }
     fn show(value: &EngineName) -> String {
         value.to_string()
@@ -743,6 +747,20 @@ fn available_cores() -> usize {
 /// The default hard session limit: 16 per core, at least 32 (docs/operations.md, "Limits and hardening").
 fn default_session_limit() -> usize {
     (16 * available_cores()).max(32)
+}
+
+/// Where `engine = auto` looks for onnxruntime, in order: the configured library, the same file name beside the
+/// binary, then where `just onnxruntime` puts it.
+fn onnxruntime_candidates(configured: &Path) -> Vec<PathBuf> {
+    let file_name = format!("libonnxruntime.so.{}", pipeline_dag::ONNXRUNTIME_VERSION);
+    let mut candidates = vec![configured.to_owned()];
+    if let Some(dir) = std::env::current_exe().ok().as_deref().and_then(Path::parent) {
+        candidates.push(dir.join(&file_name));
+    }
+    candidates.push(default_onnxruntime_library());
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|c| seen.insert(c.clone()));
+    candidates
 }
 
 /// Where `just onnxruntime` puts the library, the default of `onnxruntime_library`.
@@ -969,6 +987,10 @@ impl ServerConfig {
         registry.inference_threads = self.model_threads;
         registry.concurrent_runs = self.inference_threads;
         registry.engine = match self.engine {
+            EngineName::Auto => pipeline_dag::Engine::Auto {
+                candidates: onnxruntime_candidates(&self.onnxruntime_library),
+                spinning: self.onnxruntime_spinning,
+            },
             EngineName::Tract => pipeline_dag::Engine::Tract,
             EngineName::OnnxRuntime => {
                 let mut ort = pipeline_dag::OnnxRuntimeConfig::new(&self.onnxruntime_library);
@@ -1086,15 +1108,16 @@ settings! {
         env "STREAM_MODEL_THREADS", flag "model-threads", value "N", shown "number of cores",
         help "Threads a model run may use when it is the only one running (1 to 64); runs that overlap another \
               use one thread each, so one camera gets every core and many cameras one core each";
-    engine: EngineName = EngineName::Tract, kind EngineKind,
-        env "STREAM_ENGINE", flag "engine", value "ENGINE", shown "tract",
-        help "Inference engine: tract (pure Rust, every build) or onnxruntime (a build with the \
-              pipeline-dag/onnxruntime feature, and its library: see --onnxruntime-library)";
+    engine: EngineName = EngineName::Auto, kind EngineKind,
+        env "STREAM_ENGINE", flag "engine", value "ENGINE", shown "auto",
+        help "Inference engine: auto (onnxruntime if its library is found and loads, else tract), tract (pure \
+              Rust) or onnxruntime (a start-up error without its library: see --onnxruntime-library)";
     onnxruntime_library: PathBuf = default_onnxruntime_library(), kind Dir,
         env "STREAM_ONNXRUNTIME_LIBRARY", flag "onnxruntime-library", value "FILE",
         shown "target/onnxruntime/libonnxruntime.so.1.31.1",
-        help "The onnxruntime shared library, used with --engine onnxruntime (`just onnxruntime` fetches it \
-              from the PyPI wheel into the default path)";
+        help "The onnxruntime shared library (`just onnxruntime` fetches it from the PyPI wheel into the \
+              default path); with --engine auto, the same file name beside the binary and the default path are \
+              tried next";
     onnxruntime_spinning: bool = false, kind Bool,
         env "STREAM_ONNXRUNTIME_SPINNING", flag "onnxruntime-spinning", value "BOOL", shown "false",
         help "Let onnxruntime's threads spin while waiting for work: a little less latency, idle cores kept \

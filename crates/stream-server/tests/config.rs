@@ -85,7 +85,7 @@ fn defaults() {
     assert_eq!(config.log_level, "info");
     assert_eq!(config.inference_threads, std::thread::available_parallelism().unwrap().get());
     assert_eq!(config.model_threads, std::thread::available_parallelism().unwrap().get());
-    assert_eq!(config.engine, EngineName::Tract);
+    assert_eq!(config.engine, EngineName::Auto);
     assert_eq!(config.onnxruntime_library, Path::new("target/onnxruntime/libonnxruntime.so.1.31.1"));
     assert!(!config.onnxruntime_spinning);
     assert_eq!(config.shutdown_grace_s, 5);
@@ -278,7 +278,7 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("log_level", " ", "\"\"", "expected a non-empty log filter"),
     ("inference_threads", "0", "0", "expected a whole number of at least 1"),
     ("model_threads", "65", "0", "expected a whole number between 1 and 64"),
-    ("engine", "tensorflow", "1", "expected tract or onnxruntime"),
+    ("engine", "tensorflow", "1", "expected auto, tract or onnxruntime"),
     ("onnxruntime_library", "", "\"\"", "expected a non-empty path"),
     ("onnxruntime_spinning", "spin", "\"on\"", "expected true or false"),
     ("shutdown_grace_s", "-1", "1.0", "expected a whole number"),

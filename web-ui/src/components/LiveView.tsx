@@ -6,6 +6,7 @@ import { PipelineSelector } from './PipelineSelector';
 import { RealtimeOverlay } from './RealtimeOverlay';
 import { ResultSummary } from './ResultSummary';
 import { StreamDebugPanel } from './StreamDebugPanel';
+import { useHealth } from './useHealth';
 import { usePipelines } from './usePipelines';
 
 export interface LiveViewProps {
@@ -22,6 +23,8 @@ function preferredPipeline(ids: string[]): string | null {
 export function LiveView({ initialPipeline = null, initialDebug = false }: LiveViewProps) {
   const rt = useRealtime();
   const { pipelines, loading, error: listError } = usePipelines();
+  // The server's engine, for the debug panel: fetched once here (not polled), again on Retry.
+  const { reload: reloadHealth, ...health } = useHealth();
   const [chosen, setChosen] = useState<string | null>(initialPipeline);
   const [streaming, setStreaming] = useState(false);
   const [showDebug, setShowDebug] = useState(initialDebug);
@@ -43,6 +46,8 @@ export function LiveView({ initialPipeline = null, initialDebug = false }: LiveV
     if (streaming) rt.connect(id);
   };
   const retry = () => {
+    // The server may have restarted (with another engine) or come back after a failed health check.
+    reloadHealth();
     if (pipelineId === null) return;
     setStreaming(true);
     rt.connect(pipelineId);
@@ -100,7 +105,7 @@ export function LiveView({ initialPipeline = null, initialDebug = false }: LiveV
         />
         <aside className="side">
           <ResultSummary lastResult={rt.lastResult} />
-          {showDebug && <StreamDebugPanel state={rt} />}
+          {showDebug && <StreamDebugPanel state={rt} health={health} />}
         </aside>
       </div>
     </div>

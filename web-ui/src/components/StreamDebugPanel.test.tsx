@@ -24,4 +24,41 @@ describe('StreamDebugPanel', () => {
     expect(screen.getByTestId('debug-latency').textContent).toBe('39 ms');
     expect(screen.getByTestId('debug-latency-avg').textContent).toBe('—');
   });
+
+  describe('engine (GET /v1/health)', () => {
+    const state = new RealtimeClient().getSnapshot();
+    const health = { status: 'healthy', version: '0.1.0', engine: 'onnxruntime' };
+
+    function engineRow() {
+      const dd = screen.getByTestId('debug-engine');
+      return `${dd.previousElementSibling?.textContent ?? ''}: ${dd.textContent}`;
+    }
+
+    it('shows the engine the server reports', () => {
+      render(<StreamDebugPanel state={state} health={{ health, loading: false, error: null }} />);
+      expect(engineRow()).toBe('Engine: onnxruntime');
+    });
+
+    it('shows unknown when the server does not report an engine', () => {
+      render(<StreamDebugPanel state={state} health={{ health: { ...health, engine: null }, loading: false, error: null }} />);
+      expect(engineRow()).toBe('Engine: unknown');
+    });
+
+    it('shows unknown, and that the check failed, when /v1/health could not be fetched', () => {
+      render(
+        <StreamDebugPanel
+          state={state}
+          health={{ health: null, loading: false, error: "Could not check the server's health (HTTP 502)." }}
+        />,
+      );
+      expect(engineRow()).toBe('Engine: unknown (health check failed)');
+    });
+
+    it('shows checking… before the first answer, and unknown without health information', () => {
+      const { rerender } = render(<StreamDebugPanel state={state} health={{ health: null, loading: true, error: null }} />);
+      expect(engineRow()).toBe('Engine: checking…');
+      rerender(<StreamDebugPanel state={state} />);
+      expect(engineRow()).toBe('Engine: unknown');
+    });
+  });
 });

@@ -1,11 +1,18 @@
 import type { RealtimeState } from '../realtime/RealtimeClient';
+import { describeEngine, type HealthState } from './useHealth';
 
 function ms(v: number | null): string {
   return v === null ? '—' : `${Math.round(v)} ms`;
 }
 
-/** Live numbers of the stream. Each value carries a data-testid for tests. */
-export function StreamDebugPanel({ state }: { state: RealtimeState }) {
+export interface StreamDebugPanelProps {
+  state: RealtimeState;
+  /** GET /v1/health, for the inference engine; without it the engine is shown as unknown. */
+  health?: HealthState;
+}
+
+/** Live numbers of the stream and the server's inference engine. Each value carries a data-testid for tests. */
+export function StreamDebugPanel({ state, health }: StreamDebugPanelProps) {
   const timings = state.lastResult?.result.timings_ms;
   const rows: [string, string, string][] = [
     ['status', 'Status', state.status],
@@ -19,6 +26,7 @@ export function StreamDebugPanel({ state }: { state: RealtimeState }) {
     ['slowdowns', 'Slow-down warnings', String(state.slowDownWarnings)],
     ['latency', 'Round trip (last)', ms(state.latencyMs)],
     ['latency-avg', 'Round trip (avg)', ms(state.avgLatencyMs)],
+    ['engine', 'Engine', describeEngine(health)],
   ];
   return (
     <section className="debug" data-testid="debug-panel" aria-label="Stream debug panel">

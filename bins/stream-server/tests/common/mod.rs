@@ -28,7 +28,13 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_in(&root(), data_dir, extra)
+    }
+
+    /// Starts the server with `working_dir` as its working directory.
+    pub fn start_in(working_dir: &Path, data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stream-server"))
+            .current_dir(working_dir)
             .args(["--bind", "127.0.0.1:0", "--log-format", "json", "--inference-threads", "2"])
             .arg("--models-dir")
             .arg(root().join("fixtures/models"))

@@ -40,21 +40,31 @@ pub enum Engine {
     Tract,
     /// onnxruntime, loaded from a shared library. Needs the crate's `onnxruntime` feature.
     OnnxRuntime(OnnxRuntimeConfig),
+    /// onnxruntime from the first of these libraries that exists and loads, tract otherwise
+    /// ([`InferenceEngine::choice`] says which and why). The server's default.
+    Auto {
+        /// Where to look for the library, in order.
+        candidates: Vec<PathBuf>,
+        /// [`OnnxRuntimeConfig::spinning`] for the onnxruntime engine, if it is chosen.
+        spinning: bool,
+    },
 }
 
 impl Engine {
-    /// The engine's name as the server's `--engine` spells it: `tract` or `onnxruntime`.
+    /// The engine's name as the server's `--engine` spells it: `tract`, `onnxruntime` or `auto`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Tract => "tract",
             Self::OnnxRuntime(_) => "onnxruntime",
+            Self::Auto { .. } => "auto",
         }
     }
 
-    /// Whether this build can run the engine (onnxruntime needs the `onnxruntime` feature).
+    /// Whether this build can run the engine (onnxruntime needs the `onnxruntime` feature; `auto` always runs,
+    /// on tract at worst).
     pub fn is_compiled_in(&self) -> bool {
         match self {
-            Self::Tract => true,
+            Self::Tract | Self::Auto { .. } => true,
             Self::OnnxRuntime(_) => cfg!(feature = "onnxruntime"),
         }
     }
@@ -91,6 +101,7 @@ pub const ONNXRUNTIME_VERSION: &str = "1.31.1";
 pub struct InferenceEngine {
     backend: Arc<dyn Backend>,
     in_flight: Arc<AtomicUsize>,
+    choice: Arc<str>,
 }
 
 impl InferenceEngine {
@@ -101,6 +112,10 @@ impl InferenceEngine {
     pub fn new(engine: &Engine, threads: usize, concurrent_runs: usize) -> Result<Self, BoxError> {
         let backend: Arc<dyn Backend> = match engine {
             Engine::Tract => Arc::new(tract::TractBackend::new(tract::Threads::new(threads)?)),
+            Engine::Auto { candidates, spinning } => {
+                let (backend, choice) = Self::auto(candidates, *spinning, threads, concurrent_runs)?;
+                return Ok(Self { backend, in_flight: Arc::default(), choice: choice.into() });
+            }
             #[cfg(feature = "onnxruntime")]
             Engine::OnnxRuntime(config) => {
                 Arc::new(onnxruntime::OrtBackend::new(config, threads, concurrent_runs.max(1))?)
@@ -115,12 +130,60 @@ impl InferenceEngine {
                 );
             }
         };
-        Ok(Self { backend, in_flight: Arc::default() })
+        let choice = format!("{} (asked for explicitly)", backend.name());
+        Ok(Self { backend, in_flight: Arc::default(), choice: choice.into() })
+    }
+
+    /// `Engine::Auto`: onnxruntime from the first candidate library that loads, tract otherwise.
+    fn auto(
+        candidates: &[PathBuf],
+        spinning: bool,
+        threads: usize,
+        concurrent_runs: usize,
+    ) -> Result<(Arc<dyn Backend>, String), BoxError> {
+        let tract = || -> Result<Arc<dyn Backend>, BoxError> {
+            Ok(Arc::new(tract::TractBackend::new(tract::Threads::new(threads)?)))
+        };
+        if !cfg!(feature = "onnxruntime") {
+            let _ = (spinning, concurrent_runs);
+            return Ok((tract()?, "tract: this build has no onnxruntime engine".to_owned()));
+        }
+        let mut tried = Vec::new();
+        for library in candidates {
+            if !library.is_file() {
+                tried.push(format!("{} (absent)", library.display()));
+                continue;
+            }
+            #[cfg(feature = "onnxruntime")]
+            {
+                let config = OnnxRuntimeConfig { library: library.clone(), spinning };
+                match onnxruntime::OrtBackend::new(&config, threads, concurrent_runs.max(1)) {
+                    Ok(backend) => {
+                        let choice = format!("onnxruntime: loaded {}", library.display());
+                        return Ok((Arc::new(backend), choice));
+                    }
+                    Err(error) => tried.push(format!("{} ({error})", library.display())),
+                }
+            }
+        }
+        let looked = if tried.is_empty() { "no candidate".to_owned() } else { tried.join("; ") };
+        Ok((
+            tract()?,
+            format!(
+                "tract: no onnxruntime library loaded (looked at {looked}; `just onnxruntime` fetches it)"
+            ),
+        ))
     }
 
     /// The engine's name: `tract` or `onnxruntime`.
     pub fn name(&self) -> &'static str {
         self.backend.name()
+    }
+
+    /// Which engine runs and why: `onnxruntime: loaded target/onnxruntime/…`, `tract: no onnxruntime library
+    /// loaded (…)`, `tract (asked for explicitly)`.
+    pub fn choice(&self) -> &str {
+        &self.choice
     }
 
     /// Loads the model at `path` and prepares it for `input_shape` (float32 NCHW).
