@@ -1,4 +1,4 @@
-//! The detection node (`yolo` / `detect_objects`): NanoDet-g by default, plus the output layouts of
+//! The detection node (`yolo` / `detect_objects`): NanoDet-Plus-m by default, plus the output layouts of
 //! Ultralytics YOLOv5/v8/v11 and YOLOX exports, class-wise NMS, boxes in source-image pixels.
 
 use std::path::PathBuf;
@@ -102,6 +102,11 @@ pub enum OutputFormat {
     /// NanoDet (the default model): per stride 8/16/32 a `[1,N,C]` score map (sigmoid applied) and a
     /// `[1,N,4·(reg_max+1)]` distribution of the distances to the four sides. BGR input, ImageNet mean/std.
     NanoDet,
+    /// NanoDet-Plus (the default model, NanoDet-Plus-m): one `[1,N,C+32]` output whose rows are the cells of
+    /// strides 8, 16, 32, 64 (`ceil(S/stride)` a side, row-major): C class scores (sigmoid applied), then the
+    /// distances to the four sides as 4 × 8 distribution bins. Priors at `(col·stride, row·stride)`, no
+    /// half-cell offset. Same input as NanoDet.
+    NanoDetPlus,
     /// Ultralytics YOLOv5: `[1,N,5+C]` rows of `cx, cy, w, h, objectness, class scores…` in input pixels.
     YoloV5,
     /// Ultralytics YOLOv8 and YOLO11: `[1,4+C,N]` columns of `cx, cy, w, h, class scores…` (no objectness).
@@ -116,6 +121,7 @@ impl OutputFormat {
     fn parse(s: &str) -> Option<Self> {
         match s {
             "nanodet" => Some(Self::NanoDet),
+            "nanodet-plus" => Some(Self::NanoDetPlus),
             "yolov5" => Some(Self::YoloV5),
             "yolov8" | "yolov11" | "yolo11" => Some(Self::YoloV8),
             "yolox" => Some(Self::Yolox),
@@ -125,7 +131,7 @@ impl OutputFormat {
 
     fn normalise(self) -> Normalise {
         match self {
-            Self::NanoDet => Normalise {
+            Self::NanoDet | Self::NanoDetPlus => Normalise {
                 order: ChannelOrder::Bgr,
                 mean: [103.53, 116.28, 123.675],
                 std: [57.375, 57.12, 58.395],
@@ -151,7 +157,7 @@ pub(crate) struct DetectParams {
 }
 
 impl DetectParams {
-    pub(crate) const DEFAULT_MODEL: &str = "nanodet-g-coco.onnx";
+    pub(crate) const DEFAULT_MODEL: &str = "nanodet-plus-m_dynamic-hw.onnx";
 
     pub(crate) fn parse(mut p: Params<'_>) -> Result<Self, Problem> {
         let model = p.string("model")?.unwrap_or_else(|| Self::DEFAULT_MODEL.to_owned());
@@ -165,10 +171,12 @@ impl DetectParams {
         let confidence = p.f32_in("confidence", 0.35, 0.0, 1.0)?;
         let iou = p.f32_in("iou", 0.5, 0.0, 1.0)?;
         let format = match p.string("format")? {
-            None => OutputFormat::NanoDet,
+            None => OutputFormat::NanoDetPlus,
             Some(name) => OutputFormat::parse(&name).ok_or_else(|| Problem::BadParam {
                 param: "format".into(),
-                reason: format!("unknown format `{name}` (known: nanodet, yolov5, yolov8, yolov11, yolox)"),
+                reason: format!(
+                    "unknown format `{name}` (known: nanodet-plus, nanodet, yolov5, yolov8, yolov11, yolox)"
+                ),
             })?,
         };
         let classes = p.strings("classes")?;
@@ -209,6 +217,16 @@ pub fn classes_in_outputs(
             match pair[..] {
                 [a, b] => Ok(nanodet_score_channels(a, b).0),
                 _ => Err(format!("no pair of stride-8 outputs with {cells_8} cells in {shapes:?}")),
+            }
+        }
+        OutputFormat::NanoDetPlus => {
+            let rows = nanodet_plus_rows(input_size);
+            match shapes {
+                [s] if three_d(s) && s[1] == rows && s[2] > NANODET_PLUS_BOX => Ok(s[2] - NANODET_PLUS_BOX),
+                _ => Err(format!(
+                    "nanodet-plus expects one [1,{rows},C+{NANODET_PLUS_BOX}] output at input {input_size}, the model \
+                     has {shapes:?}"
+                )),
             }
         }
         OutputFormat::YoloV5 | OutputFormat::Yolox => match shapes {
@@ -285,6 +303,62 @@ pub fn decode_nanodet(
                 candidates.push(Candidate { xyxy, score, class_id });
             }
         }
+    }
+    Ok(candidates)
+}
+
+/// NanoDet-Plus's strides, in the order of its output rows.
+const NANODET_PLUS_STRIDES: [u32; 4] = [8, 16, 32, 64];
+/// Distribution bins per side (reg_max 7).
+const NANODET_PLUS_BINS: usize = 8;
+/// Box columns per row: 4 sides × 8 bins.
+const NANODET_PLUS_BOX: usize = 4 * NANODET_PLUS_BINS;
+
+/// Output rows of NanoDet-Plus for a square input of `input_size`.
+fn nanodet_plus_rows(input_size: u32) -> usize {
+    NANODET_PLUS_STRIDES.iter().map(|&s| strides_cells(input_size, s).1).sum()
+}
+
+/// Decodes NanoDet-Plus's single output for a square input of `input_size`: one candidate per cell whose best
+/// class score is above `threshold` (see [`OutputFormat::NanoDetPlus`]).
+pub fn decode_nanodet_plus(
+    output: TensorView<'_>,
+    input_size: u32,
+    threshold: f32,
+) -> Result<Vec<Candidate>, String> {
+    let (shape, data) = output;
+    let rows = nanodet_plus_rows(input_size);
+    let [1, n, width] = *shape else { return Err(format!("expected [1,N,C+32], got {shape:?}")) };
+    if n != rows || width <= NANODET_PLUS_BOX || data.len() != n * width {
+        return Err(format!("expected [1,{rows},C+{NANODET_PLUS_BOX}] at input {input_size}, got {shape:?}"));
+    }
+    let n_classes = width - NANODET_PLUS_BOX;
+    let mut candidates = Vec::new();
+    let mut row = 0;
+    for stride in NANODET_PLUS_STRIDES {
+        let (side, cells) = strides_cells(input_size, stride);
+        let s = stride as f32;
+        for cell in 0..cells {
+            let values = &data[(row + cell) * width..(row + cell + 1) * width];
+            let (scores, dist) = values.split_at(n_classes);
+            let Some((class_id, &score)) = scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
+                continue;
+            };
+            if score <= threshold {
+                continue;
+            }
+            let mut d = [0.0f32; 4];
+            for (side_distance, bins) in d.iter_mut().zip(dist.chunks_exact(NANODET_PLUS_BINS)) {
+                *side_distance = softmax_expectation(bins) * s;
+            }
+            let (px, py) = ((cell % side) as f32 * s, (cell / side) as f32 * s);
+            candidates.push(Candidate {
+                xyxy: [px - d[0], py - d[1], px + d[2], py + d[3]],
+                score,
+                class_id,
+            });
+        }
+        row += cells;
     }
     Ok(candidates)
 }
@@ -463,6 +537,7 @@ impl Detector {
         let (size, threshold) = (self.params.input_size, self.params.confidence);
         let candidates = match (self.params.format, views.as_slice()) {
             (OutputFormat::NanoDet, all) => decode_nanodet(all, size, threshold),
+            (OutputFormat::NanoDetPlus, [one, ..]) => decode_nanodet_plus(*one, size, threshold),
             (OutputFormat::YoloV5, [one, ..]) => decode_yolov5(*one, threshold),
             (OutputFormat::YoloV8, [one, ..]) => decode_yolov8(*one, threshold),
             (OutputFormat::Yolox, [one, ..]) => decode_yolox(*one, size, threshold),
@@ -575,6 +650,37 @@ mod tests {
         assert!((got[0].score - 0.9).abs() < 1e-6);
         assert!(close(got[0].xyxy, [24.0, 16.0, 56.0, 32.0]), "{:?}", got[0]);
         assert!(decode_yolox((&[1, 80, 6], &data[..480]), 64, 0.25).is_err());
+    }
+
+    #[test]
+    fn nanodet_plus_decodes_one_output_over_four_strides_without_a_half_cell_offset() {
+        // Input 64: strides 8, 16, 32, 64 have 8×8, 4×4, 2×2 and 1×1 cells: 85 rows of 80 + 32 columns.
+        let (rows, width) = (85usize, 112usize);
+        assert_eq!(nanodet_plus_rows(64), rows);
+        let mut data = vec![0.0f32; rows * width];
+        // Stride 16 (rows 64..80), cell 6 = row 1, column 2: prior (32, 16). A dog (class 16), sides 1, 2, 3 and
+        // 0 bins away (16, 32, 48, 0 px).
+        let r = 64 + 6;
+        data[r * width + 16] = 0.8;
+        for (side, bin) in [1usize, 2, 3, 0].into_iter().enumerate() {
+            data[r * width + 80 + side * 8 + bin] = 60.0;
+        }
+        // Below the threshold: ignored.
+        data[3 * width + 2] = 0.3;
+        let got = decode_nanodet_plus((&[1, rows, width], &data), 64, 0.35).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].class_id, got[0].score), (16, 0.8));
+        assert!(close(got[0].xyxy, [16.0, -16.0, 80.0, 16.0]), "{:?}", got[0]);
+
+        let shapes = vec![vec![1, rows, width]];
+        assert_eq!(classes_in_outputs(OutputFormat::NanoDetPlus, &shapes, 64), Ok(80));
+        assert!(
+            classes_in_outputs(OutputFormat::NanoDetPlus, &shapes, 96).is_err(),
+            "rows fit the input size"
+        );
+        assert!(decode_nanodet_plus((&[1, rows, width], &data[..width]), 64, 0.35).is_err());
+        // ceil(S/stride) cells a side: 416 has 52², 26², 13² and 7² = 3598 rows, 320 has 2125.
+        assert_eq!((nanodet_plus_rows(416), nanodet_plus_rows(320)), (3598, 2125));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! problem) and [`PipelineError`] (per frame: [`PipelineError::Decode`] is the client's fault,
 //! [`PipelineError::Inference`] the server's).
 //!
-//! Built-in pipelines: `yolo` (NanoDet-g COCO detection), `ocr` (PP-OCRv4 det + rec), `yolo_ocr` (both on
+//! Built-in pipelines: `yolo` (NanoDet-Plus-m COCO detection), `ocr` (PP-OCRv4 det + rec), `yolo_ocr` (both on
 //! the same decoded frame, concurrently). Node kinds: `yolo`/`detect_objects` and `ocr`/`extract_text`;
 //! their parameters are documented in `docs/pipelines.md`.
 //!
@@ -51,8 +51,8 @@ pub use crate::{
 /// preprocessing, bare model runs, detection output decoding and NMS.
 pub mod stages {
     pub use crate::detect::{
-        COCO_CLASSES, Candidate, OutputFormat, TensorView, classes_in_outputs, decode_nanodet, decode_yolov5,
-        decode_yolov8, decode_yolox, nms,
+        COCO_CLASSES, Candidate, OutputFormat, TensorView, classes_in_outputs, decode_nanodet,
+        decode_nanodet_plus, decode_yolov5, decode_yolov8, decode_yolox, nms,
     };
     pub use crate::engine::{ModelOutputs, OnnxModel};
     pub use crate::frame::{Frame, decode_jpeg};

@@ -112,7 +112,10 @@ async fn an_mp4_job_finds_what_the_reference_frames_hold() {
             })
             .unwrap();
         let reference: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(root.join("expected").join(segment["expected"].as_str().unwrap())).unwrap(),
+            &std::fs::read(
+                root.join(spec["references"].as_str().unwrap()).join(segment["expected"].as_str().unwrap()),
+            )
+            .unwrap(),
         )
         .unwrap();
         let expected: Vec<Detection> =
