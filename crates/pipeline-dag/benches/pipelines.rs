@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
-use pipeline_dag::stages::{OnnxModel, OutputFormat, decode_jpeg, decode_nanodet, detection_input, nms};
+use pipeline_dag::stages::{
+    OnnxModel, OutputFormat, decode_jpeg, decode_nanodet, decode_nanodet_plus, detection_input, nms,
+};
 use pipeline_dag::{Engine, InferenceEngine, PipelineRegistry, RegistryConfig};
 
 fn workspace() -> PathBuf {
@@ -104,9 +106,14 @@ fn resize(c: &mut Criterion) {
 fn models(c: &mut Criterion) {
     let mut group = c.benchmark_group("model");
     group.sample_size(10).measurement_time(Duration::from_secs(3));
-    let cases: [(&str, &str, [usize; 4]); 6] = [
+    let cases: [(&str, &str, [usize; 4]); 10] = [
+        // NanoDet-Plus-m (the built-in `yolo`) and NanoDet-g (the former one), alternated.
+        ("nanodet-plus-m", "nanodet-plus-m_dynamic-hw.onnx", [1, 3, 416, 416]),
         ("nanodet-g", "nanodet-g-coco.onnx", [1, 3, 416, 416]),
+        ("nanodet-plus-m", "nanodet-plus-m_dynamic-hw.onnx", [1, 3, 320, 320]),
         ("nanodet-g", "nanodet-g-coco.onnx", [1, 3, 320, 320]),
+        ("nanodet-plus-m", "nanodet-plus-m_dynamic-hw.onnx", [1, 3, 384, 384]),
+        ("nanodet-plus-m", "nanodet-plus-m_dynamic-hw.onnx", [1, 3, 352, 352]),
         ("ppocr-det", "ch_PP-OCRv4_det_infer.onnx", [1, 3, 480, 640]),
         ("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 320]),
         ("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 640]),
@@ -140,12 +147,20 @@ fn decode_and_nms(c: &mut Criterion) {
     let mut group = c.benchmark_group("detection_decode_nms");
     for size in [416u32, 320] {
         let s = size as usize;
-        let model = OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, s, s], 1).expect("model loads");
+        let plus_path = model("nanodet-plus-m_dynamic-hw.onnx");
+        let g = OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, s, s], 1).expect("model loads");
         let outputs =
-            model.run(detection_input(&frame, size, OutputFormat::NanoDet).expect("input")).expect("runs");
+            g.run(detection_input(&frame, size, OutputFormat::NanoDet).expect("input")).expect("runs");
         let views: Vec<_> = (0..outputs.len()).map(|i| outputs.get(i).expect("float output")).collect();
         group.bench_function(BenchmarkId::new("nanodet", size), |b| {
             b.iter(|| nms(decode_nanodet(black_box(&views), size, 0.35).expect("decodes"), 0.5, 100))
+        });
+        let plus = OnnxModel::load(&plus_path, [1, 3, s, s], 1).expect("model loads");
+        let outputs =
+            plus.run(detection_input(&frame, size, OutputFormat::NanoDetPlus).expect("input")).expect("runs");
+        let view = outputs.get(0).expect("float output");
+        group.bench_function(BenchmarkId::new("nanodet-plus", size), |b| {
+            b.iter(|| nms(decode_nanodet_plus(black_box(view), size, 0.35).expect("decodes"), 0.5, 100))
         });
     }
     group.finish();
@@ -194,8 +209,8 @@ fn pipeline_vs_model(c: &mut Criterion) {
     let registry = PipelineRegistry::load(&config).expect("registry loads");
     let bytes = frame_bytes("chelsea");
     for (pipeline, size) in [("yolo_320", 320usize), ("yolo", 416)] {
-        let model =
-            OnnxModel::load(&model("nanodet-g-coco.onnx"), [1, 3, size, size], 1).expect("model loads");
+        let model = OnnxModel::load(&model("nanodet-plus-m_dynamic-hw.onnx"), [1, 3, size, size], 1)
+            .expect("model loads");
         let input = vec![0.1f32; 3 * size * size];
         for timed in ["pipeline", "bare model"] {
             group.bench_function(format!("{pipeline}/chelsea/threads=1/{timed}"), |b| {
