@@ -16,7 +16,32 @@ default:
 # The onnxruntime engine's tests run too when its library is present (`just onnxruntime`; CI fetches it).
 
 # Everything CI checks: format, lints, tests, docs, dependency policy, web UI, browser tests, onnxruntime.
-test: fmt-check clippy test-rust doc deny web-check e2e test-onnxruntime
+test: prereqs fmt-check clippy test-rust doc deny web-check e2e test-onnxruntime
+
+# (Seconds, before any build: installs cargo-deny, Chromium (as root, with apt-get) and onnxruntime's library
+# where it can; otherwise stops with the command to run.)
+
+# Check what `just test` needs.
+prereqs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing() { echo "error: just test needs $1; $2" >&2; exit 1; }
+    command -v node >/dev/null 2>&1 || missing "Node.js >= 20.19" "install it (with npm) from nodejs.org or your distribution"
+    command -v npm >/dev/null 2>&1 || missing "npm" "install it with Node.js"
+    if ! cargo deny --version >/dev/null 2>&1; then
+        echo "just test: installing cargo-deny (cargo install cargo-deny --locked, ~2-3 minutes)"
+        cargo install cargo-deny --locked
+    fi
+    if ! command -v chromium >/dev/null 2>&1; then
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            echo "just test: installing Debian's chromium for the browser tests"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+        else
+            missing "Chromium for the browser tests" "run: sudo apt-get install chromium"
+        fi
+    fi
+    command -v nasm >/dev/null 2>&1 || echo "just test: note: without nasm (apt-get install nasm) the H.264 decoder builds without its assembly (slower, still correct)"
+    just onnxruntime-if-possible
 
 # Formatting, checked (run `just fmt` to apply).
 fmt-check:
