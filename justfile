@@ -100,7 +100,7 @@ test-onnxruntime:
         if [[ "${CI:-}" == true ]]; then echo "CI: {{ort_library}} is missing (run just onnxruntime)" >&2; exit 1; fi
         echo "onnxruntime tests skipped: no {{ort_library}} (run just onnxruntime to fetch it)"; exit 0
     fi
-    STREAM_ENGINE=onnxruntime STREAM_ONNXRUNTIME_LIBRARY="$PWD/{{ort_library}}" cargo test --workspace --locked --test models --test process
+    STREAM_ENGINE=onnxruntime STREAM_ONNXRUNTIME_LIBRARY="$PWD/{{ort_library}}" cargo test --workspace --locked --test models --test ocr --test process
 
 # Licences, bans and sources (the checks that work offline; see deny.toml).
 deny:

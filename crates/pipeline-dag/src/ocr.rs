@@ -35,6 +35,7 @@ pub(crate) struct OcrParams {
     pub(crate) unclip_ratio: f32,
     pub(crate) min_box_size: f32,
     pub(crate) min_text_confidence: f32,
+    pub(crate) space_threshold: f32,
     pub(crate) max_blocks: usize,
     pub(crate) rec_widths: Vec<u32>,
 }
@@ -62,6 +63,7 @@ impl OcrParams {
         let unclip_ratio = p.f32_in("unclip_ratio", 1.6, 0.0, 10.0)?;
         let min_box_size = p.f32_in("min_box_size", 3.0, 0.0, 1000.0)?;
         let min_text_confidence = p.f32_in("min_text_confidence", 0.5, 0.0, 1.0)?;
+        let space_threshold = p.f32_in("space_threshold", 0.015, 0.0, 1.0)?;
         let max_blocks = p.u32_in("max_blocks", 100, 1, 10_000)? as usize;
         let mut rec_widths = p.u32s("rec_widths")?.unwrap_or_else(|| vec![320, 480, 640, 960, 1280]);
         rec_widths.sort_unstable();
@@ -86,6 +88,7 @@ impl OcrParams {
             unclip_ratio,
             min_box_size,
             min_text_confidence,
+            space_threshold,
             max_blocks,
             rec_widths,
         })
@@ -285,24 +288,45 @@ pub(crate) fn regions_from_map(
 }
 
 /// Greedy CTC over `[T, C]` class probabilities: argmax per step, collapse repeats, drop blanks (index 0).
-/// Returns the text and the mean probability of the kept characters (0 for empty text).
-pub(crate) fn ctc_greedy(probs: &[f32], n_classes: usize, charset: &[String]) -> (String, f32) {
+/// The last class is the space. Returns the text and the mean probability of its non-space characters (0 for
+/// empty text).
+///
+/// Word spaces: PP-OCR's recogniser rarely makes the space its best class between Latin words, but between two
+/// words it nearly always gives the space some probability in the blank steps that separate them, and inside a
+/// word it gives none. So a space goes between two characters when the space class reaches `space_threshold`
+/// at any step between them (or wins a step outright). Spaces are never doubled, leading or trailing.
+pub(crate) fn ctc_greedy(
+    probs: &[f32],
+    n_classes: usize,
+    charset: &[String],
+    space_threshold: f32,
+) -> (String, f32) {
+    let space = n_classes - 1;
     let mut text = String::new();
     let (mut sum, mut kept) = (0.0f32, 0usize);
     let mut previous = 0usize;
+    // The strongest space evidence since the last character.
+    let mut gap_space = 0.0f32;
     for step in probs.chunks_exact(n_classes) {
         let (best, p) = step
             .iter()
             .copied()
             .enumerate()
             .fold((0, f32::NEG_INFINITY), |acc, (i, p)| if p > acc.1 { (i, p) } else { acc });
-        if best != 0
-            && best != previous
-            && let Some(c) = charset.get(best)
-        {
-            text.push_str(c);
-            sum += p;
-            kept += 1;
+        if best == 0 {
+            gap_space = gap_space.max(step[space]);
+        } else if best != space && best != previous {
+            if let Some(c) = charset.get(best) {
+                if kept > 0 && gap_space >= space_threshold {
+                    text.push(' ');
+                }
+                text.push_str(c);
+                sum += p;
+                kept += 1;
+            }
+            gap_space = 0.0;
+        } else if best == space {
+            gap_space = 1.0;
         }
         previous = best;
     }
@@ -360,7 +384,17 @@ impl OcrEngine {
     ) -> Result<Self, String> {
         let mut charset = Vec::with_capacity(keys.len() + 2);
         charset.push(String::new());
-        charset.extend(keys);
+        // Full-width forms (U+FF01..=U+FF5E, e.g. `（`, `！`, `：`) read as their ASCII twins, as Unicode's
+        // compatibility mapping (NFKC) has them: the recogniser picks them for Latin text too.
+        charset.extend(keys.into_iter().map(|k| {
+            let mut chars = k.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c @ '\u{FF01}'..='\u{FF5E}'), None) => {
+                    char::from_u32(c as u32 - 0xFEE0).map_or(k, String::from)
+                }
+                _ => k,
+            }
+        }));
         charset.push(" ".to_owned());
         for (width, plan) in &rec {
             match plan.output_shapes() {
@@ -469,7 +503,7 @@ impl OcrEngine {
         if n_classes != self.charset.len() {
             return Err(format!("rec output {shape:?} does not fit {} characters", self.charset.len()).into());
         }
-        Ok(ctc_greedy(probs, n_classes, &self.charset))
+        Ok(ctc_greedy(probs, n_classes, &self.charset, self.params.space_threshold))
     }
 
     /// The whole node on one decoded frame.
@@ -539,10 +573,39 @@ mod tests {
             .into_iter()
             .flat_map(|(i, p)| step(i, p))
             .collect();
-        let (text, confidence) = ctc_greedy(&probs, 4, &charset);
+        let (text, confidence) = ctc_greedy(&probs, 4, &charset, 0.5);
         assert_eq!(text, "aab");
         assert!((confidence - (0.9 + 0.7 + 0.6) / 3.0).abs() < 1e-6);
-        assert_eq!(ctc_greedy(&step(0, 0.9), 4, &charset), (String::new(), 0.0));
+        assert_eq!(ctc_greedy(&step(0, 0.9), 4, &charset, 0.02), (String::new(), 0.0));
+    }
+
+    #[test]
+    fn a_space_goes_where_the_gap_holds_space_evidence() {
+        let charset: Vec<String> = ["", "a", "b", " "].iter().map(|s| s.to_string()).collect();
+        // [blank, a, b, space] probabilities per step.
+        let steps = |rows: &[[f32; 4]]| rows.iter().flatten().copied().collect::<Vec<f32>>();
+        let word_gap = steps(&[
+            [0.0, 1.0, 0.0, 0.0],
+            [0.96, 0.0, 0.0, 0.04], // blank wins, but the space is likely
+            [0.0, 0.0, 1.0, 0.0],
+            [1.0, 0.0, 0.0, 0.0], // a letter gap: no space evidence
+            [0.0, 1.0, 0.0, 0.0],
+        ]);
+        assert_eq!(ctc_greedy(&word_gap, 4, &charset, 0.02).0, "a ba");
+        assert_eq!(ctc_greedy(&word_gap, 4, &charset, 0.05).0, "aba");
+        // A space that wins its steps is kept once; leading and trailing spaces are dropped.
+        let emitted = steps(&[
+            [0.0, 0.0, 0.0, 1.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+            [0.2, 0.0, 0.0, 0.8],
+            [0.0, 0.0, 0.0, 0.9],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]);
+        let (text, confidence) = ctc_greedy(&emitted, 4, &charset, 0.02);
+        assert_eq!(text, "a b");
+        assert_eq!(confidence, 1.0, "spaces do not count towards the confidence");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The real models on the fixture frames: detection accuracy against the onnxruntime references, OCR
-//! character error rate, `yolo_ocr`, and frames that are odd, broken or empty.
+//! The real models on the fixture frames: detection accuracy against the onnxruntime references, `yolo_ocr`,
+//! and frames that are odd, broken or empty (OCR accuracy is in `ocr.rs`).
 //!
 //! One registry (built-ins plus `tests/pipelines/`) is loaded once for the whole binary, on the engine named by
 //! `STREAM_ENGINE` (`tract` by default; `just test-onnxruntime` runs them all again on `onnxruntime`).
@@ -143,75 +143,6 @@ fn nanodet_g_detections_match_their_references() {
     for frame in FRAMES {
         check_detections("yolo_nanodet_g", "expected", frame, 416);
     }
-}
-
-fn char_error_rate(actual: &str, expected: &str) -> f64 {
-    let a: Vec<char> = actual.chars().collect();
-    let e: Vec<char> = expected.chars().collect();
-    let mut row: Vec<usize> = (0..=a.len()).collect();
-    for (i, ec) in e.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, ac) in a.iter().enumerate() {
-            let substitution = diagonal + usize::from(ec != ac);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[a.len()] as f64 / e.len() as f64
-}
-
-fn expected_page_text() -> String {
-    let text = std::fs::read_to_string(workspace().join("fixtures/expected/page_640x480.text.txt")).unwrap();
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
-}
-
-fn check_page_ocr(pipeline: &str) {
-    let result = registry().run_on_frame(pipeline, 0, &fixture_frame("page")).unwrap();
-    let ocr = result.ocr.unwrap();
-    let expected = expected_page_text();
-    let cer = char_error_rate(&ocr.text, &expected);
-    assert!(cer <= 0.05, "{pipeline}: CER {cer:.3}\n--- got\n{}\n--- expected\n{expected}", ocr.text);
-    assert!(!ocr.blocks.is_empty());
-    for block in &ocr.blocks {
-        assert!(block.confidence > 0.0 && block.confidence <= 1.0, "{block:?}");
-        assert!(
-            block.bbox.x + block.bbox.width <= 640 && block.bbox.y + block.bbox.height <= 480,
-            "{block:?}"
-        );
-    }
-    // Blocks are in reading order: their tops never go up by more than a line.
-    for pair in ocr.blocks.windows(2) {
-        assert!(pair[1].bbox.y + pair[0].bbox.height >= pair[0].bbox.y, "{pair:?}");
-    }
-}
-
-#[test]
-fn ocr_reads_the_page() {
-    check_page_ocr("ocr");
-}
-
-/// The direction classifier (with the keys file instead of the model's character list) turns most lines of
-/// an upside-down page the right way up; without it the recogniser reads almost nothing. It is not perfect:
-/// the mobile classifier sees each line squeezed into 192×48 and misjudges some lines either way (on the
-/// upright page it flips one line, CER 0.21), which is why `use_cls` is off by default.
-#[test]
-fn the_direction_classifier_reads_an_upside_down_page() {
-    let jpeg = edge_frame("page_upside_down_640x480.jpg");
-    // Upside down, the last line is at the top of the frame.
-    let expected: Vec<String> = expected_page_text().lines().rev().map(str::to_owned).collect();
-    let expected = expected.join("\n");
-    let with_cls = registry().run_on_frame("ocr_cls", 0, &jpeg).unwrap().ocr.unwrap();
-    let without = registry().run_on_frame("ocr", 0, &jpeg).unwrap().ocr.unwrap();
-    let (cer_with, cer_without) =
-        (char_error_rate(&with_cls.text, &expected), char_error_rate(&without.text, &expected));
-    assert!(cer_with <= 0.35, "with cls: CER {cer_with:.3}\n{}", with_cls.text);
-    assert!(cer_without > 0.6, "without cls: CER {cer_without:.3}\n{}", without.text);
-    assert!(
-        with_cls.text.contains("Let us first determine markers of the coins and the"),
-        "{}",
-        with_cls.text
-    );
 }
 
 #[test]
