@@ -232,10 +232,70 @@ fn pipeline_vs_model(c: &mut Criterion) {
     group.finish();
 }
 
+/// OCR's steps on the page and on a blank frame, each engine at two threads. Alternated (A B A B in every
+/// iteration, one of them timed): the page with its lines recognised side by side vs one after the other, and
+/// a frame with no text vs one bare run of the text detector.
+fn ocr_steps(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ocr_steps");
+    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    let blank = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/blank_640x480.jpg"))
+        .expect("blank frame");
+    let page = frame_bytes("page");
+    for engine in engines() {
+        let load = |parallel: bool| {
+            let mut config = RegistryConfig::new(workspace().join("fixtures/models"));
+            config.inference_threads = 2;
+            config.concurrent_runs = 2;
+            config.parallel_branches = parallel;
+            config.engine = engine.clone();
+            PipelineRegistry::load(&config).expect("registry loads")
+        };
+        let (side_by_side, one_by_one) = (load(true), load(false));
+        let name = engine.name();
+        for timed in ["lines side by side", "lines one by one"] {
+            group.bench_function(format!("ocr/page/{name}/threads=2/{timed}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let started = std::time::Instant::now();
+                        black_box(side_by_side.run_on_frame("ocr", 0, black_box(&page)).expect("runs"));
+                        let a = started.elapsed();
+                        let started = std::time::Instant::now();
+                        black_box(one_by_one.run_on_frame("ocr", 0, black_box(&page)).expect("runs"));
+                        total += if timed == "lines side by side" { a } else { started.elapsed() };
+                    }
+                    total
+                })
+            });
+        }
+        let inference = InferenceEngine::new(&engine, 2, 2).expect("engine starts");
+        let det =
+            inference.load_model(&model("ch_PP-OCRv4_det_infer.onnx"), [1, 3, 480, 640]).expect("det loads");
+        let input = vec![0.1f32; 3 * 480 * 640];
+        for timed in ["blank frame", "bare det"] {
+            group.bench_function(format!("ocr/blank/{name}/threads=2/{timed}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let started = std::time::Instant::now();
+                        black_box(side_by_side.run_on_frame("ocr", 0, black_box(&blank)).expect("runs"));
+                        let a = started.elapsed();
+                        let started = std::time::Instant::now();
+                        black_box(det.run(black_box(input.clone())).expect("runs"));
+                        total += if timed == "blank frame" { a } else { started.elapsed() };
+                    }
+                    total
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // Short windows: a full run takes about four minutes on two cores, and medians are stable at this length.
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2));
-    targets = jpeg, resize, models, decode_and_nms, pipelines, pipeline_vs_model
+    targets = jpeg, resize, models, decode_and_nms, pipelines, pipeline_vs_model, ocr_steps
 }
 criterion_main!(benches);

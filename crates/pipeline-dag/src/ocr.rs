@@ -372,6 +372,10 @@ pub(crate) struct OcrEngine {
     /// Index 0 is the CTC blank; then the keys; then the space.
     charset: Vec<String>,
     params: OcrParams,
+    /// Where a frame's lines are recognised side by side, each on one thread (tract's kernels scale poorly
+    /// on the recogniser's small matrices: two lines at once on two cores beat one line on both); `None`
+    /// recognises them one after the other with the engine's threads.
+    lines: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl OcrEngine {
@@ -381,6 +385,7 @@ impl OcrEngine {
         cls: Option<Arc<OnnxModel>>,
         keys: Vec<String>,
         params: OcrParams,
+        lines: Option<Arc<rayon::ThreadPool>>,
     ) -> Result<Self, String> {
         let mut charset = Vec::with_capacity(keys.len() + 2);
         charset.push(String::new());
@@ -417,7 +422,7 @@ impl OcrEngine {
         {
             return Err(format!("cls output is {:?}, expected [1,2]", cls.output_shapes()));
         }
-        Ok(Self { det, rec, cls, charset, params })
+        Ok(Self { det, rec, cls, charset, params, lines })
     }
 
     pub(crate) fn det_size(&self) -> (u32, u32) {
@@ -478,26 +483,26 @@ impl OcrEngine {
     }
 
     /// True when the direction classifier says the crop is upside down (180° with probability > 0.9).
-    fn upside_down(&self, cls: &OnnxModel, rgb: &[u8], width: u32) -> Result<bool, BoxError> {
+    fn upside_down(&self, cls: &OnnxModel, rgb: &[u8], width: u32, single: bool) -> Result<bool, BoxError> {
         let w = width.min(CLS_WIDTH);
         let small = Frame::from_rgb(width, REC_HEIGHT, rgb.to_vec()).ok_or("bad crop buffer")?;
         let resized = resize_rgb(&small, w, REC_HEIGHT)?;
         let (cw, h) = (CLS_WIDTH as usize, REC_HEIGHT as usize);
         let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * cw * h];
         PPOCR_NORMALISE.write_planar(&resized, w as usize, h, &mut input, cw, h);
-        let outputs = cls.run(input)?;
+        let outputs = if single { cls.run_single_threaded(input)? } else { cls.run(input)? };
         let (_, p) = outputs.get(0).ok_or("cls produced no float32 output")?;
         Ok(matches!(p, [p0, p180] if p180 > p0 && *p180 > 0.9))
     }
 
     /// Recognises one crop (RGB, height 48, `width` wide) with the smallest bucket that fits.
-    fn recognise(&self, rgb: &[u8], width: u32) -> Result<(String, f32), BoxError> {
+    fn recognise(&self, rgb: &[u8], width: u32, single: bool) -> Result<(String, f32), BoxError> {
         let (bucket, plan) =
             self.rec.iter().find(|(w, _)| *w >= width).or(self.rec.last()).ok_or("no recognition plan")?;
         let (bw, h) = (*bucket as usize, REC_HEIGHT as usize);
         let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * bw * h];
         PPOCR_NORMALISE.write_planar(rgb, (width as usize).min(bw), h, &mut input, bw, h);
-        let outputs = plan.run(input)?;
+        let outputs = if single { plan.run_single_threaded(input)? } else { plan.run(input)? };
         let (shape, probs) = outputs.get(0).ok_or("rec produced no float32 output")?;
         let n_classes = shape.last().copied().unwrap_or(0);
         if n_classes != self.charset.len() {
@@ -506,28 +511,37 @@ impl OcrEngine {
         Ok(ctc_greedy(probs, n_classes, &self.charset, self.params.space_threshold))
     }
 
+    /// Direction check and recognition of one region; `None` when nothing legible is there.
+    fn read(&self, frame: &Frame, region: Region, single: bool) -> Result<Option<TextBlock>, BoxError> {
+        let (mut rgb, width) = self.crop(frame, region);
+        if let Some(cls) = &self.cls
+            && self.upside_down(cls, &rgb, width, single)?
+        {
+            // 180°: reverse the pixel order.
+            let pixels: Vec<[u8; 3]> = rgb.chunks_exact(3).rev().map(|p| [p[0], p[1], p[2]]).collect();
+            rgb = pixels.concat();
+        }
+        let (text, confidence) = self.recognise(&rgb, width, single)?;
+        if text.is_empty() || confidence < self.params.min_text_confidence {
+            return Ok(None);
+        }
+        let bbox = region.bbox(frame.width(), frame.height());
+        Ok(Some(TextBlock { text, confidence, bbox }))
+    }
+
     /// The whole node on one decoded frame.
     pub(crate) fn run(&self, frame: &Frame) -> Result<OcrOutput, BoxError> {
         let regions = self.detect_regions(frame)?;
-        let mut blocks = Vec::with_capacity(regions.len());
-        for region in regions {
-            let (mut rgb, width) = self.crop(frame, region);
-            if let Some(cls) = &self.cls
-                && self.upside_down(cls, &rgb, width)?
-            {
-                // 180°: reverse the pixel order.
-                let pixels: Vec<[u8; 3]> = rgb.chunks_exact(3).rev().map(|p| [p[0], p[1], p[2]]).collect();
-                rgb = pixels.concat();
+        let blocks: Vec<Option<TextBlock>> = match &self.lines {
+            Some(pool) if regions.len() > 1 => {
+                use rayon::prelude::*;
+                pool.install(|| {
+                    regions.into_par_iter().map(|r| self.read(frame, r, true)).collect::<Result<_, _>>()
+                })?
             }
-            let (text, confidence) = self.recognise(&rgb, width)?;
-            let text = text.trim().to_owned();
-            if text.is_empty() || confidence < self.params.min_text_confidence {
-                continue;
-            }
-            let bbox = region.bbox(frame.width(), frame.height());
-            blocks.push(TextBlock { text, confidence, bbox });
-        }
-        Ok(reading_order(blocks))
+            _ => regions.into_iter().map(|r| self.read(frame, r, false)).collect::<Result<_, _>>()?,
+        };
+        Ok(reading_order(blocks.into_iter().flatten().collect()))
     }
 }
 

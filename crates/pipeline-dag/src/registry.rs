@@ -46,8 +46,9 @@ pub struct RegistryConfig {
     /// Largest frame accepted, in pixels (width × height), checked on the JPEG header before decoding.
     /// Default: 40 000 000, the server's `STREAM_MAX_PIXELS` default.
     pub max_pixels: u64,
-    /// Whether independent nodes of a pipeline (detection and OCR in `yolo_ocr`) run concurrently.
-    /// Default: true.
+    /// Whether independent work of one frame runs concurrently: the nodes of a pipeline that do not depend on
+    /// each other (detection and OCR in `yolo_ocr`), and with `inference_threads` > 1 the lines of an OCR
+    /// frame (each recognised on one thread, side by side). Default: true.
     pub parallel_branches: bool,
 }
 
@@ -183,6 +184,10 @@ struct ModelStore<'a> {
     plans: HashMap<(PathBuf, [usize; 4]), Arc<OnnxModel>>,
     detectors: Vec<(DetectParams, Arc<Detector>)>,
     ocr_engines: Vec<(OcrParams, Arc<OcrEngine>)>,
+    /// Threads that recognise an OCR frame's lines side by side (`inference_threads` > 1), shared by every
+    /// OCR node; made when the first one loads.
+    line_threads: usize,
+    line_pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl ModelStore<'_> {
@@ -262,8 +267,17 @@ impl ModelStore<'_> {
                 }
             }
         };
+        if self.line_pool.is_none() && self.line_threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(self.line_threads)
+                .thread_name(|i| format!("ocr-lines-{i}"))
+                .build()
+                .map_err(|e| (rec_path.clone(), e.into()))?;
+            self.line_pool = Some(Arc::new(pool));
+        }
         let engine = Arc::new(
-            OcrEngine::new(det, rec, cls, keys, params.clone()).map_err(|e| (rec_path.clone(), e.into()))?,
+            OcrEngine::new(det, rec, cls, keys, params.clone(), self.line_pool.clone())
+                .map_err(|e| (rec_path.clone(), e.into()))?,
         );
         self.ocr_engines.push((params.clone(), Arc::clone(&engine)));
         Ok(engine)
@@ -367,6 +381,8 @@ impl PipelineRegistry {
             plans: HashMap::new(),
             detectors: Vec::new(),
             ocr_engines: Vec::new(),
+            line_threads: if config.parallel_branches { config.inference_threads } else { 1 },
+            line_pool: None,
         };
         let mut pipelines = HashMap::with_capacity(checked.len());
         for c in checked {

@@ -179,3 +179,22 @@ fn error_rates_count_edits() {
     assert_eq!(word_error_rate("OPEN 24 H0URS", "OPEN 24 HOURS"), 1.0 / 3.0);
     assert_eq!(char_error_rate("abc", "abc"), 0.0);
 }
+
+/// With two inference threads the page's lines are recognised side by side: the same blocks, in the same
+/// order, as one after the other.
+#[test]
+fn lines_read_side_by_side_match_lines_read_in_turn() {
+    let load = |parallel: bool| {
+        let mut config = RegistryConfig::new(workspace().join("fixtures/models"));
+        config.engine = engine();
+        config.inference_threads = 2;
+        config.concurrent_runs = 2;
+        config.parallel_branches = parallel;
+        PipelineRegistry::load(&config).unwrap()
+    };
+    let page = std::fs::read(workspace().join("fixtures/images/page_640x480.jpg")).unwrap();
+    let side_by_side = load(true).run_on_frame("ocr", 0, &page).unwrap().ocr.unwrap();
+    let in_turn = load(false).run_on_frame("ocr", 0, &page).unwrap().ocr.unwrap();
+    assert_eq!(side_by_side.blocks.len(), 7, "{side_by_side:?}");
+    assert_eq!(side_by_side, in_turn);
+}

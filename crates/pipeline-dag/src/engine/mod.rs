@@ -281,11 +281,21 @@ impl OnnxModel {
 
     /// Runs the model on `input`, a planar float32 tensor of exactly [`Self::input_shape`]'s size.
     pub fn run(&self, input: Vec<f32>) -> Result<ModelOutputs, BoxError> {
+        self.run_on(input, true)
+    }
+
+    /// [`Self::run`] on one thread (the caller's, or a single-threaded session), for callers that run several
+    /// models side by side themselves.
+    pub(crate) fn run_single_threaded(&self, input: Vec<f32>) -> Result<ModelOutputs, BoxError> {
+        self.run_on(input, false)
+    }
+
+    fn run_on(&self, input: Vec<f32>, may_widen: bool) -> Result<ModelOutputs, BoxError> {
         let expected: usize = self.input_shape.iter().product();
         if input.len() != expected {
             return Err(format!("input has {} values, the model expects {expected}", input.len()).into());
         }
-        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
+        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 && may_widen;
         let _done = InFlight(&self.in_flight);
         self.runner.run(input, alone)
     }
