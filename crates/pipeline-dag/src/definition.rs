@@ -49,6 +49,8 @@ pub(crate) enum NodeKind {
     Detect,
     /// `ocr` / `extract_text`.
     Ocr,
+    /// `track` / `track_objects`: follows the detections of the one detection node feeding it.
+    Track,
 }
 
 impl NodeKind {
@@ -56,6 +58,7 @@ impl NodeKind {
         match (plugin_id, tool_id) {
             ("yolo", "detect_objects") => Some(Self::Detect),
             ("ocr", "extract_text") => Some(Self::Ocr),
+            ("track", "track_objects") => Some(Self::Track),
             _ => None,
         }
     }
@@ -63,7 +66,7 @@ impl NodeKind {
     /// The key of the frame result this kind fills (its companion keys, `count` and `blocks`, go with it).
     pub(crate) fn output_key(self) -> &'static str {
         match self {
-            Self::Detect => "detections",
+            Self::Detect | Self::Track => "detections",
             Self::Ocr => "text",
         }
     }
@@ -80,6 +83,8 @@ pub(crate) struct Structure {
     pub(crate) levels: Vec<Vec<usize>>,
     /// Whether each node is an output node.
     pub(crate) is_output: Vec<bool>,
+    /// Each node's direct predecessors (a `track` node has exactly one, a detection node).
+    pub(crate) inputs: Vec<Vec<usize>>,
 }
 
 fn found(node: Option<&str>, problem: Problem) -> Found {
@@ -118,6 +123,7 @@ pub(crate) fn check_structure(def: &PipelineDef) -> Result<Structure, Found> {
     let n = def.nodes.len();
     let mut successors = vec![Vec::new(); n];
     let mut in_degree = vec![0usize; n];
+    let mut inputs = vec![Vec::new(); n];
     let mut seen_edges = HashSet::new();
     for edge in &def.edges {
         let lookup = |id: &str| {
@@ -136,7 +142,22 @@ pub(crate) fn check_structure(def: &PipelineDef) -> Result<Structure, Found> {
         // A repeated edge adds no constraint; counting it twice would corrupt the in-degrees.
         if seen_edges.insert((from, to)) {
             successors[from].push(to);
+            inputs[to].push(from);
             in_degree[to] += 1;
+        }
+    }
+
+    for (i, kind) in kinds.iter().enumerate() {
+        if *kind == NodeKind::Track {
+            let found_inputs: Vec<&str> = inputs[i].iter().map(|&j| def.nodes[j].id.as_str()).collect();
+            if !matches!(inputs[i].as_slice(), [j] if kinds[*j] == NodeKind::Detect) {
+                let found_text = if found_inputs.is_empty() {
+                    "no incoming edge".to_owned()
+                } else {
+                    format!("edges from {found_inputs:?}")
+                };
+                return Err(found(Some(&def.nodes[i].id), Problem::TrackInput { found: found_text }));
+            }
         }
     }
 
@@ -225,7 +246,7 @@ pub(crate) fn check_structure(def: &PipelineDef) -> Result<Structure, Found> {
     for (i, &d) in depth.iter().enumerate() {
         levels[d].push(i);
     }
-    Ok(Structure { kinds, levels, is_output })
+    Ok(Structure { kinds, levels, is_output, inputs })
 }
 
 /// Reads a node's `params` object, checking types and ranges; [`Params::finish`] rejects unknown names.
@@ -242,6 +263,11 @@ fn bad(param: &str, reason: impl Into<String>) -> Problem {
 impl<'a> Params<'a> {
     pub(crate) fn new(map: &'a serde_json::Map<String, serde_json::Value>) -> Self {
         Self { map, used: Vec::new() }
+    }
+
+    /// A parameter's raw JSON, for parameters with structure of their own (the node parses it).
+    pub(crate) fn json(&mut self, name: &'static str) -> Option<&'a serde_json::Value> {
+        self.value(name)
     }
 
     fn value(&mut self, name: &'static str) -> Option<&'a serde_json::Value> {

@@ -576,6 +576,7 @@ impl Detector {
                     confidence: c.score,
                     class_id: c.class_id as u32,
                     class_name,
+                    track_id: None,
                 })
             })
             .collect()

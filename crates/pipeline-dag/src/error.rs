@@ -154,6 +154,12 @@ pub enum Problem {
         /// What is wrong with it.
         reason: String,
     },
+    /// A `track` node does not have exactly one incoming edge, from a detection node.
+    #[error("a track node needs exactly one incoming edge, from a `yolo` detection node: {found}")]
+    TrackInput {
+        /// What it has instead.
+        found: String,
+    },
     /// A model or keys file named by the node does not exist.
     #[error("model file {} does not exist", .path.display())]
     MissingModel {

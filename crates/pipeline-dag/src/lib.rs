@@ -40,11 +40,14 @@ mod error;
 mod frame;
 mod ocr;
 mod registry;
+mod track;
 
 pub use crate::{
     engine::{Engine, InferenceEngine, ONNXRUNTIME_VERSION, OnnxRuntimeConfig},
     error::{BoxError, DecodeError, LoadError, PipelineError, Problem},
-    registry::{InputSize, NodeInfo, PipelineInfo, PipelineRegistry, PipelineSummary, RegistryConfig},
+    registry::{
+        InputSize, NodeInfo, PipelineInfo, PipelineRegistry, PipelineStream, PipelineSummary, RegistryConfig,
+    },
 };
 
 /// The stages a pipeline is made of, exposed for benchmarks and for embedding them elsewhere: JPEG decoding,
@@ -56,6 +59,7 @@ pub mod stages {
     };
     pub use crate::engine::{ModelOutputs, OnnxModel};
     pub use crate::frame::{Frame, decode_jpeg};
+    pub use crate::track::Tracker;
 
     use crate::error::BoxError;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stream_protocol::{Detection, FrameResult, ImageSize, OcrOutput};
+use stream_protocol::{Detection, FrameResult, ImageSize, OcrOutput, TrackingSummary};
 
 use crate::definition::{self, NodeKind, Params, PipelineDef, Structure};
 use crate::detect::{DetectParams, Detector};
@@ -13,10 +13,12 @@ use crate::engine::{Engine, InferenceEngine, LoadedModel, OnnxModel};
 use crate::error::{BoxError, DecodeError, LoadError, PipelineError, Problem};
 use crate::frame::{Frame, decode_jpeg};
 use crate::ocr::{OcrEngine, OcrParams, REC_HEIGHT};
+use crate::track::{TrackParams, Tracker};
 
 /// The definitions shipped inside the crate: `(file name, JSON)`.
-const BUILTINS: [(&str, &str); 3] = [
+const BUILTINS: [(&str, &str); 4] = [
     ("yolo.json", include_str!("../pipelines/yolo.json")),
+    ("yolo_track.json", include_str!("../pipelines/yolo_track.json")),
     ("ocr.json", include_str!("../pipelines/ocr.json")),
     ("yolo_ocr.json", include_str!("../pipelines/yolo_ocr.json")),
 ];
@@ -132,6 +134,11 @@ pub struct PipelineInfo {
 enum NodeOp {
     Detect(Arc<Detector>),
     Ocr(Arc<OcrEngine>),
+    /// Follows the detections of node `input`, with the stream's [`Tracker`] for this node.
+    Track {
+        params: Arc<TrackParams>,
+        input: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -144,6 +151,7 @@ struct Node {
 enum NodeOutput {
     Detections(Vec<Detection>),
     Ocr(OcrOutput),
+    Tracked(Vec<Detection>, TrackingSummary),
 }
 
 #[derive(Debug)]
@@ -174,6 +182,7 @@ struct Checked {
 enum NodeParams {
     Detect(DetectParams),
     Ocr(OcrParams),
+    Track(TrackParams),
 }
 
 /// Loads each model file once and each (file, input shape) plan once, shared by every node that uses it.
@@ -311,6 +320,7 @@ fn check(file: &str, text: &str, models_dir: &Path) -> Result<Checked, LoadError
                 files.extend(o.keys.clone());
                 (NodeParams::Ocr(o), files)
             }
+            NodeKind::Track => (NodeParams::Track(TrackParams::parse(p).map_err(at)?), Vec::new()),
         };
         for f in files {
             let path = models_dir.join(f);
@@ -388,7 +398,8 @@ impl PipelineRegistry {
         for c in checked {
             let mut nodes = Vec::with_capacity(c.def.nodes.len());
             let mut node_infos = Vec::with_capacity(c.def.nodes.len());
-            for ((node, params), &is_output) in c.def.nodes.iter().zip(&c.params).zip(&c.structure.is_output)
+            for (i, ((node, params), &is_output)) in
+                c.def.nodes.iter().zip(&c.params).zip(&c.structure.is_output).enumerate()
             {
                 let model_error = |(path, source): (PathBuf, BoxError)| LoadError::Model {
                     file: c.file.clone(),
@@ -409,6 +420,13 @@ impl PipelineRegistry {
                         let (width, height) = e.det_size();
                         (NodeOp::Ocr(e), Vec::new(), InputSize { width, height })
                     }
+                    NodeParams::Track(p) => {
+                        // The structure check guarantees one input, a detection node; its classes and input
+                        // size are copied below, once every node is loaded.
+                        let input = c.structure.inputs[i][0];
+                        let op = NodeOp::Track { params: Arc::new(p.clone()), input };
+                        (op, Vec::new(), InputSize { width: 0, height: 0 })
+                    }
                 };
                 node_infos.push(NodeInfo {
                     id: node.id.clone(),
@@ -419,8 +437,16 @@ impl PipelineRegistry {
                 });
                 nodes.push(Node { id: Arc::from(node.id.as_str()), is_output, op });
             }
-            let detection_output =
-                nodes.iter().position(|n| n.is_output && matches!(n.op, NodeOp::Detect(_)));
+            for (i, node) in nodes.iter().enumerate() {
+                if let NodeOp::Track { input, .. } = node.op {
+                    let (names, size) = (node_infos[input].class_names.clone(), node_infos[input].input_size);
+                    node_infos[i].class_names = names;
+                    node_infos[i].input_size = size;
+                }
+            }
+            let detection_output = nodes
+                .iter()
+                .position(|n| n.is_output && matches!(n.op, NodeOp::Detect(_) | NodeOp::Track { .. }));
             let main = &node_infos[detection_output.unwrap_or(0)];
             let info = PipelineInfo {
                 id: c.def.id.clone(),
@@ -474,23 +500,48 @@ impl PipelineRegistry {
         self.pipelines.get(id).map(|p| p.info.clone())
     }
 
+    /// Opens a stream of `pipeline_id`: the state its frames share (the trackers of `track` nodes). Open one
+    /// per camera session or video job, run its frames with [`run_in_stream`](Self::run_in_stream) in order,
+    /// and drop it when the stream ends. Cheap: nothing is allocated until a tracker sees its first frame.
+    pub fn open_stream(&self, pipeline_id: &str) -> Result<PipelineStream, PipelineError> {
+        let pipeline = self.pipeline(pipeline_id)?;
+        Ok(PipelineStream { pipeline_id: pipeline_id.to_owned(), trackers: vec![None; pipeline.nodes.len()] })
+    }
+
     /// Decodes `jpeg` once and runs every node of the pipeline on it, independent nodes concurrently (when
     /// [`RegistryConfig::parallel_branches`] is set). Synchronous and CPU-bound: call it from a blocking
     /// thread pool. Timings are recorded as `decode`, then one entry per node id.
+    ///
+    /// A pipeline with a `track` node runs here as a stream of one frame (its objects get fresh ids); use
+    /// [`open_stream`](Self::open_stream) and [`run_in_stream`](Self::run_in_stream) to follow them.
     pub fn run_on_frame(
         &self,
         pipeline_id: &str,
         frame_index: u64,
         jpeg: &[u8],
     ) -> Result<FrameResult, PipelineError> {
+        let mut stream = self.open_stream(pipeline_id)?;
+        self.run_in_stream(&mut stream, frame_index, Duration::ZERO, jpeg)
+    }
+
+    /// [`run_on_frame`](Self::run_on_frame) as the next frame of `stream`, seen at `at` (time since the stream
+    /// began, e.g. when the frame arrived or its video timestamp): trackers step their motion models by the time
+    /// since their last frame.
+    pub fn run_in_stream(
+        &self,
+        stream: &mut PipelineStream,
+        frame_index: u64,
+        at: Duration,
+        jpeg: &[u8],
+    ) -> Result<FrameResult, PipelineError> {
         // The frame index is part of the contract for callers that trace frames; results do not depend on it.
         let _ = frame_index;
-        let pipeline = self.pipeline(pipeline_id)?;
+        let pipeline = self.pipeline(&stream.pipeline_id)?;
         let started = Instant::now();
         let frame = decode_jpeg(jpeg, self.max_pixels)?;
         let mut result = FrameResult::new(ImageSize { width: frame.width(), height: frame.height() });
         result.timings_ms.record("decode", started.elapsed());
-        self.run_nodes(pipeline, &frame, result)
+        self.run_nodes(pipeline, &frame, result, stream, at)
     }
 
     /// Runs every node of the pipeline on an already decoded frame (a video frame, say), exactly as
@@ -502,13 +553,25 @@ impl PipelineRegistry {
         frame_index: u64,
         frame: &Frame,
     ) -> Result<FrameResult, PipelineError> {
+        let mut stream = self.open_stream(pipeline_id)?;
+        self.run_image_in_stream(&mut stream, frame_index, Duration::ZERO, frame)
+    }
+
+    /// [`run_on_image`](Self::run_on_image) as the next frame of `stream`, seen at `at`.
+    pub fn run_image_in_stream(
+        &self,
+        stream: &mut PipelineStream,
+        frame_index: u64,
+        at: Duration,
+        frame: &Frame,
+    ) -> Result<FrameResult, PipelineError> {
         let _ = frame_index;
-        let pipeline = self.pipeline(pipeline_id)?;
+        let pipeline = self.pipeline(&stream.pipeline_id)?;
         let (width, height) = (frame.width(), frame.height());
         if u64::from(width) * u64::from(height) > self.max_pixels {
             return Err(DecodeError::TooLarge { width, height, max_pixels: self.max_pixels }.into());
         }
-        self.run_nodes(pipeline, frame, FrameResult::new(ImageSize { width, height }))
+        self.run_nodes(pipeline, frame, FrameResult::new(ImageSize { width, height }), stream, at)
     }
 
     fn pipeline(&self, pipeline_id: &str) -> Result<&Pipeline, PipelineError> {
@@ -520,19 +583,44 @@ impl PipelineRegistry {
         pipeline: &Pipeline,
         frame: &Frame,
         mut result: FrameResult,
+        stream: &mut PipelineStream,
+        at: Duration,
     ) -> Result<FrameResult, PipelineError> {
+        let mut outputs: Vec<Option<NodeOutput>> = (0..pipeline.nodes.len()).map(|_| None).collect();
         for level in &pipeline.levels {
-            let nodes: Vec<&Node> = level.iter().filter_map(|&i| pipeline.nodes.get(i)).collect();
-            for (node, outcome, elapsed) in self.run_level(&nodes, frame) {
+            let (tracks, models): (Vec<usize>, Vec<usize>) =
+                level.iter().partition(|&&i| matches!(pipeline.nodes[i].op, NodeOp::Track { .. }));
+            let nodes: Vec<(usize, &Node)> = models.iter().map(|&i| (i, &pipeline.nodes[i])).collect();
+            for (i, node, outcome, elapsed) in self.run_level(&nodes, frame) {
                 let output = outcome
                     .map_err(|source| PipelineError::Inference { node: node.id.to_string(), source })?;
                 result.timings_ms.record(Arc::clone(&node.id), elapsed);
-                if node.is_output {
-                    match output {
-                        NodeOutput::Detections(d) => result.detections = Some(d),
-                        NodeOutput::Ocr(o) => result.ocr = Some(o),
-                    }
+                outputs[i] = Some(output);
+            }
+            // Trackers are cheap and own per-stream state: they run here, one after the other.
+            for i in tracks {
+                let node = &pipeline.nodes[i];
+                let NodeOp::Track { params, input } = &node.op else { continue };
+                let started = Instant::now();
+                let Some(NodeOutput::Detections(detections)) = &outputs[*input] else {
+                    let source = "the track node's input produced no detections".into();
+                    return Err(PipelineError::Inference { node: node.id.to_string(), source });
+                };
+                let tracker = stream.trackers[i].get_or_insert_with(|| Tracker::new(Arc::clone(params)));
+                let (tracked, summary) = tracker.update(at, result.image, detections);
+                result.timings_ms.record(Arc::clone(&node.id), started.elapsed());
+                outputs[i] = Some(NodeOutput::Tracked(tracked, summary));
+            }
+        }
+        for (node, output) in pipeline.nodes.iter().zip(outputs) {
+            match output {
+                Some(NodeOutput::Detections(d)) if node.is_output => result.detections = Some(d),
+                Some(NodeOutput::Ocr(o)) if node.is_output => result.ocr = Some(o),
+                Some(NodeOutput::Tracked(d, summary)) if node.is_output => {
+                    result.detections = Some(d);
+                    result.tracking = Some(summary);
                 }
+                _ => {}
             }
         }
         Ok(result)
@@ -541,15 +629,15 @@ impl PipelineRegistry {
     /// Runs independent nodes, splitting them in halves run concurrently; results come back in node order.
     fn run_level<'n>(
         &self,
-        nodes: &[&'n Node],
+        nodes: &[(usize, &'n Node)],
         frame: &Frame,
-    ) -> Vec<(&'n Node, Result<NodeOutput, BoxError>, Duration)> {
+    ) -> Vec<(usize, &'n Node, Result<NodeOutput, BoxError>, Duration)> {
         match nodes {
             [] => Vec::new(),
-            [node] => {
+            [(i, node)] => {
                 let started = Instant::now();
                 let outcome = run_node(node, frame);
-                vec![(*node, outcome, started.elapsed())]
+                vec![(*i, *node, outcome, started.elapsed())]
             }
             _ if !self.parallel_branches => nodes.iter().flat_map(|n| self.run_level(&[*n], frame)).collect(),
             _ => {
@@ -563,9 +651,31 @@ impl PipelineRegistry {
     }
 }
 
+/// One stream's state for one pipeline (its `track` nodes' trackers): see
+/// [`PipelineRegistry::open_stream`]. Dropping it forgets every track.
+#[derive(Debug, Clone)]
+pub struct PipelineStream {
+    pipeline_id: String,
+    /// Per node of the pipeline: its tracker, once a frame reached it.
+    trackers: Vec<Option<Tracker>>,
+}
+
+impl PipelineStream {
+    /// The pipeline this stream runs.
+    pub fn pipeline_id(&self) -> &str {
+        &self.pipeline_id
+    }
+
+    /// Tracks alive in this stream, over every `track` node (tentative, confirmed and lost ones).
+    pub fn live_tracks(&self) -> usize {
+        self.trackers.iter().flatten().map(Tracker::live_tracks).sum()
+    }
+}
+
 fn run_node(node: &Node, frame: &Frame) -> Result<NodeOutput, BoxError> {
     match &node.op {
         NodeOp::Detect(d) => d.run(frame).map(NodeOutput::Detections),
         NodeOp::Ocr(o) => o.run(frame).map(NodeOutput::Ocr),
+        NodeOp::Track { .. } => Err("a track node runs with its stream's state, not as a model".into()),
     }
 }

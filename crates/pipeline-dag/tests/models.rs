@@ -266,7 +266,7 @@ fn list_and_info_describe_the_loaded_pipelines() {
     assert_eq!(registry().engine(), engine().name());
     let registry = registry();
     let ids: Vec<String> = registry.list().into_iter().map(|s| s.id).collect();
-    assert_eq!(ids, ["ocr", "ocr_cls", "yolo", "yolo_320", "yolo_nanodet_g", "yolo_ocr"]);
+    assert_eq!(ids, ["ocr", "ocr_cls", "yolo", "yolo_320", "yolo_nanodet_g", "yolo_ocr", "yolo_track"]);
     assert!(registry.is_valid_pipeline("yolo_ocr") && !registry.is_valid_pipeline("YOLO"));
 
     let info = registry.info("yolo_ocr").unwrap();

@@ -30,5 +30,8 @@ mod result;
 pub use crate::{
     error::{CloseCode, ErrorCode},
     message::{ServerMessage, SlowDown},
-    result::{BBox, Detection, FrameResult, ImageSize, OcrOutput, TextBlock, Timings},
+    result::{
+        BBox, Detection, FrameResult, ImageSize, LineCrossings, OcrOutput, TextBlock, Timings,
+        TrackingSummary,
+    },
 };

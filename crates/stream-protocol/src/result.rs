@@ -1,6 +1,7 @@
 //! The per-frame result a pipeline produces (SPEC §4), as it travels inside
 //! `{"frame_index":N,"result":{…}}`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,31 @@ pub struct Detection {
     pub class_id: u32,
     /// Human-readable class name, e.g. `"person"`.
     pub class_name: Arc<str>,
+    /// The object's id in its stream, from a `track` node: the same object keeps it from frame to frame.
+    /// Absent for detections of pipelines without tracking, and for detections no confirmed track follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<u64>,
+}
+
+/// What a `track` node has counted since its stream started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingSummary {
+    /// Per class name, how many tracks have been confirmed in this stream.
+    pub counts: BTreeMap<String, u64>,
+    /// The node's counting lines, in the order they are defined.
+    pub lines: Vec<LineCrossings>,
+}
+
+/// Crossings of one counting line by confirmed tracks' box centres, per class name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineCrossings {
+    /// The line's id from the node's params.
+    pub id: String,
+    /// Crossings in the direction the line (`from` → `to`) points once turned 90° anticlockwise on the
+    /// screen: a line drawn downwards counts left-to-right moves here, a line drawn rightwards bottom-to-top.
+    pub forward: BTreeMap<String, u64>,
+    /// Crossings the other way.
+    pub backward: BTreeMap<String, u64>,
 }
 
 /// An axis-aligned rectangle in the source image's pixels.
@@ -131,6 +157,8 @@ pub struct FrameResult {
     pub detections: Option<Vec<Detection>>,
     /// Text found by an OCR node, if the pipeline has one.
     pub ocr: Option<OcrOutput>,
+    /// Counts of a `track` node, if the pipeline has one.
+    pub tracking: Option<TrackingSummary>,
     /// Time spent per stage.
     pub timings_ms: Timings,
 }
@@ -138,13 +166,13 @@ pub struct FrameResult {
 impl FrameResult {
     /// An empty result for a frame of the given size: no node has contributed yet.
     pub fn new(image: ImageSize) -> Self {
-        Self { image, detections: None, ocr: None, timings_ms: Timings::default() }
+        Self { image, detections: None, ocr: None, tracking: None, timings_ms: Timings::default() }
     }
 }
 
 impl Serialize for FrameResult {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("FrameResult", 6)?;
+        let mut s = serializer.serialize_struct("FrameResult", 7)?;
         s.serialize_field("image", &self.image)?;
         match &self.detections {
             Some(detections) => {
@@ -166,6 +194,10 @@ impl Serialize for FrameResult {
                 s.skip_field("blocks")?;
             }
         }
+        match &self.tracking {
+            Some(tracking) => s.serialize_field("tracking", tracking)?,
+            None => s.skip_field("tracking")?,
+        }
         s.serialize_field("timings_ms", &self.timings_ms)?;
         s.end()
     }
@@ -179,6 +211,7 @@ impl<'de> Deserialize<'de> for FrameResult {
             detections: Option<Vec<Detection>>,
             text: Option<String>,
             blocks: Option<Vec<TextBlock>>,
+            tracking: Option<TrackingSummary>,
             #[serde(default)]
             timings_ms: Timings,
         }
@@ -189,6 +222,12 @@ impl<'de> Deserialize<'de> for FrameResult {
                 Some(OcrOutput { text: text.unwrap_or_default(), blocks: blocks.unwrap_or_default() })
             }
         };
-        Ok(Self { image: wire.image, detections: wire.detections, ocr, timings_ms: wire.timings_ms })
+        Ok(Self {
+            image: wire.image,
+            detections: wire.detections,
+            ocr,
+            tracking: wire.tracking,
+            timings_ms: wire.timings_ms,
+        })
     }
 }

@@ -25,6 +25,7 @@ fn sample_result() -> FrameResult {
             confidence: 0.91,
             class_id: 0,
             class_name: "person".into(),
+            track_id: None,
         }]),
         ocr: Some(OcrOutput {
             text: "STOP\nGO".into(),
@@ -41,8 +42,47 @@ fn sample_result() -> FrameResult {
                 },
             ],
         }),
+        tracking: None,
         timings_ms: timings,
     }
+}
+
+/// A `track` node's additions: `track_id` on a detection and the `tracking` counts, after the OCR keys.
+#[test]
+fn tracked_results_carry_ids_and_counts() {
+    use stream_protocol::{LineCrossings, TrackingSummary};
+    let mut result = FrameResult::new(ImageSize { width: 64, height: 48 });
+    result.detections = Some(vec![Detection {
+        xyxy: [1.0, 2.0, 3.0, 4.0],
+        confidence: 0.5,
+        class_id: 2,
+        class_name: "car".into(),
+        track_id: Some(7),
+    }]);
+    result.tracking = Some(TrackingSummary {
+        counts: [("car".to_owned(), 3)].into(),
+        lines: vec![LineCrossings {
+            id: "gate".into(),
+            forward: [("car".to_owned(), 1)].into(),
+            backward: Default::default(),
+        }],
+    });
+    let message = ServerMessage::Result { frame_index: 1, result: Box::new(result.clone()) };
+    let json = message.to_json();
+    assert_eq!(
+        json,
+        concat!(
+            r#"{"frame_index":1,"result":{"image":{"width":64,"height":48},"#,
+            r#""detections":[{"xyxy":[1.0,2.0,3.0,4.0],"confidence":0.5,"class_id":2,"class_name":"car","track_id":7}],"#,
+            r#""count":1,"tracking":{"counts":{"car":3},"lines":[{"id":"gate","forward":{"car":1},"backward":{}}]},"#,
+            r#""timings_ms":{}}}"#
+        )
+    );
+    let ServerMessage::Result { result: parsed, .. } = ServerMessage::from_json(&json).unwrap() else {
+        panic!("not a result")
+    };
+    assert_eq!(parsed.detections, result.detections);
+    assert_eq!(parsed.tracking, result.tracking);
 }
 
 #[test]

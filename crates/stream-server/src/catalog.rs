@@ -29,6 +29,21 @@ pub trait PipelineCatalog: Send + Sync + 'static {
         jpeg: &[u8],
     ) -> Result<FrameResult, PipelineError>;
 
+    /// Runs one frame as the next of a stream whose state lives in `stream` (a live session's
+    /// [`StreamSlot`](stream_session::StreamSlot) content): pipelines that follow objects over time keep their
+    /// tracks there. `at` is the frame's time since the stream began. By default the state is unused.
+    fn run_in_stream(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        at: std::time::Duration,
+        jpeg: &[u8],
+        stream: &mut Option<Box<dyn std::any::Any + Send>>,
+    ) -> Result<FrameResult, PipelineError> {
+        let _ = (at, stream);
+        self.run_on_frame(pipeline_id, frame_index, jpeg)
+    }
+
     /// Runs one already decoded frame (a video job's frame): the same as [`run_on_frame`](Self::run_on_frame)
     /// without the JPEG decode.
     fn run_on_image(
@@ -100,6 +115,26 @@ impl PipelineCatalog for pipeline_dag::PipelineRegistry {
     ) -> Result<FrameResult, PipelineError> {
         pipeline_dag::PipelineRegistry::run_on_frame(self, pipeline_id, frame_index, jpeg)
             .map_err(|error| map_error(error, pipeline_id, frame_index))
+    }
+
+    fn run_in_stream(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        at: std::time::Duration,
+        jpeg: &[u8],
+        stream: &mut Option<Box<dyn std::any::Any + Send>>,
+    ) -> Result<FrameResult, PipelineError> {
+        let map = |error| map_error(error, pipeline_id, frame_index);
+        let state = match stream.take().map(|s| s.downcast::<pipeline_dag::PipelineStream>()) {
+            Some(Ok(state)) if state.pipeline_id() == pipeline_id => state,
+            _ => Box::new(self.open_stream(pipeline_id).map_err(map)?),
+        };
+        let state = stream.insert(state);
+        let Some(state) = state.downcast_mut::<pipeline_dag::PipelineStream>() else {
+            return Err(PipelineError::Internal("stream state of another type".into()));
+        };
+        pipeline_dag::PipelineRegistry::run_in_stream(self, state, frame_index, at, jpeg).map_err(map)
     }
 
     fn run_on_image(

@@ -65,7 +65,8 @@ impl FramePipeline for InferencePool {
             // holds its place until it really finishes, so the pool is never oversubscribed.
             let run = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                catalog.run_on_frame(&job.pipeline_id, job.frame_index, &job.jpeg)
+                let mut stream = job.stream.lock();
+                catalog.run_in_stream(&job.pipeline_id, job.frame_index, job.at, &job.jpeg, &mut stream)
             });
             match run.await {
                 Ok(result) => result,

@@ -37,6 +37,7 @@ fn messages(c: &mut Criterion) {
                 confidence: 0.91,
                 class_id: i,
                 class_name: "person".into(),
+                track_id: None,
             })
             .collect(),
     );

@@ -62,6 +62,6 @@ mod run;
 
 pub use crate::{
     manager::{Admitted, PendingFrame, SessionConfig, SessionManager},
-    pipeline::{FrameJob, FramePipeline, INTERNAL_ERROR_DETAIL, PipelineError, SessionObserver},
+    pipeline::{FrameJob, FramePipeline, INTERNAL_ERROR_DETAIL, PipelineError, SessionObserver, StreamSlot},
     run::{Inbound, Outbound, SessionEnd, SessionSummary, run_session},
 };

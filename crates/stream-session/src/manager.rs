@@ -11,6 +11,8 @@ use frame_validate::FrameLimits;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::pipeline::StreamSlot;
+
 /// Settings of every session, built once by the server from its configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SessionConfig {
@@ -80,6 +82,8 @@ pub struct SessionManager {
     policy: DropPolicy,
     slots: FrameSlots<PendingFrame>,
     started_at: Instant,
+    /// The pipeline's state for this session's stream, dropped with the session.
+    stream: StreamSlot,
 }
 
 impl SessionManager {
@@ -98,6 +102,7 @@ impl SessionManager {
             policy: DropPolicy::new(config.backpressure),
             slots: FrameSlots::new(),
             started_at: Instant::now(),
+            stream: StreamSlot::default(),
         }
     }
 
@@ -168,6 +173,16 @@ impl SessionManager {
     /// How long the session has been open.
     pub fn age(&self) -> Duration {
         self.started_at.elapsed()
+    }
+
+    /// When the session opened: frames' [`FrameJob::at`](crate::FrameJob::at) count from here.
+    pub(crate) fn started_at(&self) -> Instant {
+        self.started_at
+    }
+
+    /// The pipeline's state for this session's stream.
+    pub(crate) fn stream(&self) -> &StreamSlot {
+        &self.stream
     }
 
     /// Milliseconds since the Unix epoch, now.

@@ -1,8 +1,9 @@
 //! What a session needs from the code that runs pipelines, and what it tells the code that watches it.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use backpressure::BackpressureState;
@@ -16,8 +17,38 @@ pub struct FrameJob {
     pub pipeline_id: Arc<str>,
     /// Index of the frame in its session.
     pub frame_index: u64,
+    /// When the frame arrived, measured from the session's start: the time a tracker steps by.
+    pub at: Duration,
     /// The validated JPEG bytes.
     pub jpeg: Bytes,
+    /// The session's pipeline state (a tracker's tracks, say): opened by the [`FramePipeline`] on the first
+    /// frame, kept for the session's life, dropped with it.
+    pub stream: StreamSlot,
+}
+
+/// A place for the state a [`FramePipeline`] keeps for one session's stream. The session only holds it (one
+/// per session, created empty, dropped when the session ends) and hands it to every frame; what goes in it
+/// is the pipeline's business. Frames of one session run one at a time, so the lock is never contended.
+#[derive(Clone, Default)]
+pub struct StreamSlot(Arc<Mutex<Option<Box<dyn Any + Send>>>>);
+
+impl StreamSlot {
+    /// The slot's content, locked for the frame that runs. A lock poisoned by a panicking run is cleared
+    /// along with its content: the next frame starts the stream's state afresh.
+    pub fn lock(&self) -> MutexGuard<'_, Option<Box<dyn Any + Send>>> {
+        self.0.lock().unwrap_or_else(|poisoned| {
+            self.0.clear_poison();
+            let mut guard = poisoned.into_inner();
+            *guard = None;
+            guard
+        })
+    }
+}
+
+impl std::fmt::Debug for StreamSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamSlot")
+    }
 }
 
 /// Why a pipeline could not produce a result. Each variant ends the session with its error code.

@@ -281,7 +281,9 @@ fn start<P: FramePipeline>(pipeline: &Arc<P>, session: &SessionManager, frame: P
     let job = FrameJob {
         pipeline_id: Arc::clone(session.pipeline_id()),
         frame_index: frame.index,
+        at: frame.received_at.saturating_duration_since(session.started_at()),
         jpeg: frame.jpeg,
+        stream: session.stream().clone(),
     };
     Running {
         frame_index: frame.index,

@@ -101,7 +101,7 @@ export function LiveView({ initialPipeline = null, initialDebug = false }: LiveV
             setStreaming(false);
             rt.disconnect();
           }}
-          overlay={<RealtimeOverlay lastResult={rt.lastResult} lastFrameIndex={rt.lastFrameIndex} />}
+          overlay={<RealtimeOverlay lastResult={rt.lastResult} lastFrameIndex={rt.lastFrameIndex} trails={rt.trails} />}
         />
         <aside className="side">
           <ResultSummary lastResult={rt.lastResult} />

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { fitContain, toDisplayRect, xyxyToRect } from './overlayGeometry';
+import {
+  classColour,
+  detectionColour,
+  detectionLabel,
+  fitContain,
+  toDisplayPoint,
+  toDisplayRect,
+  trackColour,
+  xyxyToRect,
+} from './overlayGeometry';
 
 const src = { width: 640, height: 480 };
 
@@ -67,5 +76,39 @@ describe('xyxyToRect', () => {
   it('converts corners, in either order', () => {
     expect(xyxyToRect([10, 20, 110, 70])).toEqual({ x: 10, y: 20, width: 100, height: 50 });
     expect(xyxyToRect([110, 70, 10, 20])).toEqual({ x: 10, y: 20, width: 100, height: 50 });
+  });
+});
+
+describe('toDisplayPoint', () => {
+  it('maps through the letterbox offset and scale, clamped to the picture', () => {
+    const layout = fitContain(src, { width: 1000, height: 240 }); // scale 0.5, x offset 340
+    expect(toDisplayPoint(200, 140, layout, src)).toEqual({ x: 440, y: 70 });
+    expect(toDisplayPoint(-50, 999, layout, src)).toEqual({ x: 340, y: 240 });
+  });
+});
+
+describe('labels and colours', () => {
+  const person = { class_id: 0, class_name: 'person', confidence: 0.87 };
+
+  it('puts the track id before the class and confidence', () => {
+    expect(detectionLabel({ ...person, track_id: 12 })).toBe('#12 person 87%');
+    expect(detectionLabel(person)).toBe('person 87%');
+  });
+
+  it('colours tracked detections by track, the others by class', () => {
+    expect(detectionColour(person)).toBe(classColour(0));
+    expect(detectionColour({ ...person, track_id: 12 })).toBe(trackColour(12));
+    expect(detectionColour({ ...person, class_id: 5, track_id: 12 })).toBe(trackColour(12));
+  });
+
+  it('gives each track a stable colour, distinct from its neighbours', () => {
+    expect(trackColour(7)).toBe(trackColour(7));
+    expect(trackColour(1)).toMatch(/^hsl\(\d+ 90% 60%\)$/);
+    const hues = Array.from({ length: 20 }, (_, i) => Number(/hsl\((\d+)/.exec(trackColour(i + 1))?.[1]));
+    expect(new Set(hues).size).toBe(20);
+    for (let i = 1; i < hues.length; i++) {
+      const gap = Math.abs(hues[i]! - hues[i - 1]!);
+      expect(Math.min(gap, 360 - gap)).toBeGreaterThan(60);
+    }
   });
 });

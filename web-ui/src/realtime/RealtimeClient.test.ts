@@ -236,6 +236,42 @@ describe('RealtimeClient', () => {
     expect(client.getSnapshot().slowDownWarnings).toBe(1);
   });
 
+  it('keeps per-track trails and starts them again with each stream', () => {
+    const client = makeClient();
+    const tracked = (frameIndex: number, x: number) =>
+      resultMessage(frameIndex, {
+        detections: [{ xyxy: [x, 0, x + 20, 40], confidence: 0.9, class_id: 0, class_name: 'person', track_id: 3 }],
+      });
+    client.connect('yolo_track');
+    const ws = FakeWebSocket.last();
+    ws.serverOpen();
+    ws.serverSend(tracked(0, 100));
+    now = 33;
+    ws.serverSend(tracked(1, 110));
+    ws.serverSend({ frame_index: 2, dropped: true });
+    expect(client.getSnapshot().trails.get(3)?.points).toEqual([
+      { x: 110, y: 20, t: 0 },
+      { x: 120, y: 20, t: 33 },
+    ]);
+    // Untracked results (another pipeline) leave no trails.
+    client.connect('yolo');
+    expect(client.getSnapshot().trails.size).toBe(0);
+    FakeWebSocket.last().serverOpen();
+    FakeWebSocket.last().serverSend(resultMessage(0));
+    expect(client.getSnapshot().trails.size).toBe(0);
+    // Reconnecting (Retry) and stopping reset them too.
+    client.connect('yolo_track');
+    FakeWebSocket.last().serverOpen();
+    FakeWebSocket.last().serverSend(tracked(0, 100));
+    expect(client.getSnapshot().trails.size).toBe(1);
+    client.reconnect();
+    expect(client.getSnapshot().trails.size).toBe(0);
+    FakeWebSocket.last().serverOpen();
+    FakeWebSocket.last().serverSend(tracked(0, 100));
+    client.disconnect();
+    expect(client.getSnapshot().trails.size).toBe(0);
+  });
+
   it('explains a 1001 close as the server going away', () => {
     const client = makeClient();
     client.connect('yolo');

@@ -3,6 +3,7 @@
 
 import { FPSThrottler, type FPSThrottlerOptions } from './FPSThrottler';
 import { buildStreamUrl, parseServerMessage, type FrameResult } from './protocol';
+import { advanceTrails, EMPTY_TRAILS, type TrailLimits, type Trails } from './trails';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'disconnected';
 
@@ -36,6 +37,8 @@ export interface RealtimeState {
   status: ConnectionStatus;
   pipelineId: string | null;
   lastResult: LastResult | null;
+  /** Recent box centres of the tracks in this stream (`track_id`), for the overlay; empty without tracking. */
+  trails: Trails;
   /** Index of the newest answered frame, result or drop. */
   lastFrameIndex: number | null;
   framesSent: number;
@@ -67,6 +70,8 @@ export interface RealtimeClientOptions {
   inFlightTimeoutMs?: number;
   /** After opening, a connection that has not failed for this long clears the previous error. */
   settleMs?: number;
+  /** Bounds of the per-track trails (default: 30 points, 2 s, 200 tracks). */
+  trailLimits?: TrailLimits;
 }
 
 const OPEN = 1;
@@ -78,6 +83,7 @@ function initialState(targetFps: number): RealtimeState {
     status: 'disconnected',
     pipelineId: null,
     lastResult: null,
+    trails: EMPTY_TRAILS,
     lastFrameIndex: null,
     framesSent: 0,
     framesProcessed: 0,
@@ -107,6 +113,7 @@ export class RealtimeClient {
   private readonly maxBufferedBytes: number;
   private readonly inFlightTimeoutMs: number;
   private readonly settleMs: number;
+  private readonly trailLimits: TrailLimits | undefined;
   readonly throttler: FPSThrottler;
 
   private socket: WebSocketLike | null = null;
@@ -128,6 +135,7 @@ export class RealtimeClient {
     this.maxBufferedBytes = options.maxBufferedBytes ?? 256 * 1024;
     this.inFlightTimeoutMs = options.inFlightTimeoutMs ?? 5000;
     this.settleMs = options.settleMs ?? 750;
+    this.trailLimits = options.trailLimits;
     this.throttler = new FPSThrottler(options.throttler);
     this.state = initialState(this.throttler.fps);
   }
@@ -182,8 +190,14 @@ export class RealtimeClient {
     this.closeSocket();
     this.resetSession();
     const s = this.state;
-    if (s.status !== 'disconnected' || s.measuredFps !== 0 || s.lastResult !== null) {
-      this.update({ status: 'disconnected', measuredFps: 0, lastResult: null, lastFrameIndex: null });
+    if (s.status !== 'disconnected' || s.measuredFps !== 0 || s.lastResult !== null || s.trails.size > 0) {
+      this.update({
+        status: 'disconnected',
+        measuredFps: 0,
+        lastResult: null,
+        trails: EMPTY_TRAILS,
+        lastFrameIndex: null,
+      });
     }
   };
 
@@ -238,6 +252,7 @@ export class RealtimeClient {
         this.update({
           ...this.answered(msg.frameIndex, false, now),
           lastResult: { frameIndex: msg.frameIndex, result: msg.result, receivedAt: now },
+          trails: advanceTrails(this.state.trails, msg.result.detections, now, this.trailLimits),
           framesProcessed: this.state.framesProcessed + 1,
           measuredFps: this.measureFps(now),
           targetFps: this.throttler.fps,

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { buildStreamUrl, parseServerMessage } from './protocol';
 
+/** A result message for frame 0 of a 640×480 image with the given fields. */
+function resultOf(fields: Record<string, unknown>) {
+  return { frame_index: 0, result: { image: { width: 640, height: 480 }, ...fields } };
+}
+
 describe('parseServerMessage', () => {
   it('parses a detection result', () => {
     const msg = parseServerMessage(
@@ -60,6 +65,84 @@ describe('parseServerMessage', () => {
     expect(msg.kind === 'result' && msg.result.detections).toEqual([
       { xyxy: [0, 0, 5, 5], confidence: 0, class_id: 7, class_name: 'class 7' },
     ]);
+  });
+
+  it('parses track ids and the tracking summary', () => {
+    const msg = parseServerMessage(
+      JSON.stringify({
+        frame_index: 1,
+        result: {
+          image: { width: 64, height: 48 },
+          detections: [
+            { xyxy: [1, 2, 3, 4], confidence: 0.5, class_id: 2, class_name: 'car', track_id: 7 },
+            { xyxy: [5, 6, 7, 8], confidence: 0.9, class_id: 0, class_name: 'person' },
+          ],
+          count: 2,
+          tracking: {
+            counts: { car: 3, person: 1 },
+            lines: [{ id: 'gate', forward: { car: 1 }, backward: {} }],
+          },
+          timings_ms: {},
+        },
+      }),
+    );
+    expect(msg.kind).toBe('result');
+    if (msg.kind !== 'result') return;
+    expect(msg.result.detections).toEqual([
+      { xyxy: [1, 2, 3, 4], confidence: 0.5, class_id: 2, class_name: 'car', track_id: 7 },
+      { xyxy: [5, 6, 7, 8], confidence: 0.9, class_id: 0, class_name: 'person' },
+    ]);
+    expect(msg.result.detections?.[1]).not.toHaveProperty('track_id');
+    expect(msg.result.tracking).toEqual({
+      counts: { car: 3, person: 1 },
+      lines: [{ id: 'gate', forward: { car: 1 }, backward: {} }],
+    });
+  });
+
+  it('leaves track_id and tracking out when the server sends none', () => {
+    const msg = parseServerMessage(JSON.stringify(resultOf({ detections: [{ xyxy: [1, 2, 3, 4], class_id: 0 }] })));
+    expect(msg.kind).toBe('result');
+    if (msg.kind !== 'result') return;
+    expect(msg.result).not.toHaveProperty('tracking');
+    expect(msg.result.detections?.[0]).not.toHaveProperty('track_id');
+  });
+
+  it('drops invalid track ids but keeps their detections', () => {
+    const bad = [0, -3, 1.5, '7', null, 2 ** 60];
+    const msg = parseServerMessage(
+      JSON.stringify(resultOf({ detections: bad.map((track_id) => ({ xyxy: [1, 2, 3, 4], class_id: 0, track_id })) })),
+    );
+    expect(msg.kind === 'result' && msg.result.detections?.map((d) => d.track_id)).toEqual(bad.map(() => undefined));
+  });
+
+  it('validates the tracking summary field by field', () => {
+    const parse = (tracking: unknown) => {
+      const msg = parseServerMessage(JSON.stringify(resultOf({ tracking })));
+      return msg.kind === 'result' ? msg.result.tracking : 'not a result';
+    };
+    expect(parse(undefined)).toBeUndefined();
+    expect(parse(null)).toBeUndefined();
+    expect(parse([1, 2])).toBeUndefined();
+    expect(parse('yes')).toBeUndefined();
+    // Missing parts are empty; bad counts, and lines without an id, are left out.
+    expect(parse({})).toEqual({ counts: {}, lines: [] });
+    expect(
+      parse({
+        counts: { person: 2, car: -1, bus: 1.5, truck: 'x', dog: 0 },
+        lines: [
+          { id: 'A', forward: { person: 1, car: 'x' } },
+          { forward: { person: 1 } },
+          'B',
+          { id: 'C', forward: [], backward: { car: 4 } },
+        ],
+      }),
+    ).toEqual({
+      counts: { person: 2, dog: 0 },
+      lines: [
+        { id: 'A', forward: { person: 1 }, backward: {} },
+        { id: 'C', forward: {}, backward: { car: 4 } },
+      ],
+    });
   });
 
   it('parses a drop notice', () => {

@@ -11,6 +11,22 @@ export interface Detection {
   confidence: number;
   class_id: number;
   class_name: string;
+  /** From a `track` node: the object's id in this stream, stable across frames. Absent for untracked detections. */
+  track_id?: number;
+}
+
+/** Crossings of one counting line by confirmed tracks, per class name, in each direction. */
+export interface TrackingLine {
+  id: string;
+  forward: Record<string, number>;
+  backward: Record<string, number>;
+}
+
+/** What a `track` node has counted since the stream started (present only for pipelines with one). */
+export interface Tracking {
+  /** Per class name: confirmed tracks seen so far. */
+  counts: Record<string, number>;
+  lines: TrackingLine[];
 }
 
 export interface TextBlock {
@@ -25,6 +41,7 @@ export interface FrameResult {
   count?: number;
   text?: string;
   blocks?: TextBlock[];
+  tracking?: Tracking;
   timings_ms?: Record<string, number>;
 }
 
@@ -51,12 +68,15 @@ function parseDetection(v: unknown): Detection | null {
   const [x1, y1, x2, y2] = coords;
   if (x1 === undefined || y1 === undefined || x2 === undefined || y2 === undefined) return null;
   const classId = num(v.class_id) ?? -1;
-  return {
+  const detection: Detection = {
     xyxy: [x1, y1, x2, y2],
     confidence: num(v.confidence) ?? 0,
     class_id: classId,
     class_name: typeof v.class_name === 'string' ? v.class_name : `class ${classId}`,
   };
+  const trackId = num(v.track_id);
+  if (trackId !== undefined && Number.isSafeInteger(trackId) && trackId > 0) detection.track_id = trackId;
+  return detection;
 }
 
 function parseBlock(v: unknown): TextBlock | null {
@@ -79,6 +99,30 @@ function parseTimings(v: unknown): Record<string, number> | undefined {
   return out;
 }
 
+/** Per-name counts: non-negative integers only. */
+function parseCounts(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!isObject(v)) return out;
+  for (const [k, val] of Object.entries(v)) {
+    const n = num(val);
+    if (n !== undefined && Number.isSafeInteger(n) && n >= 0) out[k] = n;
+  }
+  return out;
+}
+
+function parseTrackingLine(v: unknown): TrackingLine | null {
+  if (!isObject(v) || typeof v.id !== 'string') return null;
+  return { id: v.id, forward: parseCounts(v.forward), backward: parseCounts(v.backward) };
+}
+
+function parseTracking(v: unknown): Tracking | undefined {
+  if (!isObject(v)) return undefined;
+  const lines = Array.isArray(v.lines)
+    ? v.lines.map(parseTrackingLine).filter((l): l is TrackingLine => l !== null)
+    : [];
+  return { counts: parseCounts(v.counts), lines };
+}
+
 export function parseResult(v: unknown): FrameResult | null {
   if (!isObject(v) || !isObject(v.image)) return null;
   const width = num(v.image.width);
@@ -94,6 +138,8 @@ export function parseResult(v: unknown): FrameResult | null {
   if (Array.isArray(v.blocks)) {
     result.blocks = v.blocks.map(parseBlock).filter((b): b is TextBlock => b !== null);
   }
+  const tracking = parseTracking(v.tracking);
+  if (tracking) result.tracking = tracking;
   const timings = parseTimings(v.timings_ms);
   if (timings) result.timings_ms = timings;
   return result;
