@@ -46,7 +46,7 @@ async fn the_astronaut_frame_gives_a_person_at_frame_index_0() {
 async fn the_http_api_describes_the_builtin_pipelines() {
     let server = TestServer::start_with(TestServer::config(), registry()).await;
     let (_, body) = server.get("/v1/pipelines/list").await;
-    for id in ["ocr", "yolo", "yolo_ocr"] {
+    for id in ["ocr", "yolo", "yolo_ocr", "yolo_track"] {
         assert!(body.contains(&format!(r#""id":"{id}""#)), "{body}");
     }
     let (status, body) = server.get("/v1/pipelines/yolo/info").await;
@@ -137,5 +137,43 @@ async fn an_mp4_job_finds_what_the_reference_frames_hold() {
     assert!(
         results.results[0].result.detections.as_deref().unwrap().iter().any(|d| &*d.class_name == "person")
     );
+    server.stop().await;
+}
+
+/// `yolo_track` over a real WebSocket: frames of a panning camera, each answered before the next is sent;
+/// the motorcycle keeps one track id, the result counts it, and a new connection starts its ids afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn yolo_track_keeps_the_motorcycles_id_across_a_live_pan() {
+    let server = TestServer::start_with(TestServer::config(), registry()).await;
+    let pan = |f: usize| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/images/pan");
+        std::fs::read(format!("{dir}/pan_{f:02}.jpg")).unwrap()
+    };
+    let mut client = server.connect("?pipeline_id=yolo_track").await;
+    let mut ids = Vec::new();
+    for f in 0..8 {
+        client.send_frame(&pan(f)).await;
+        let Reply::Message(ServerMessage::Result { frame_index, result }) = client.reply().await else {
+            panic!("frame {f}: no result")
+        };
+        assert_eq!(frame_index, f as u64);
+        let detections = result.detections.unwrap();
+        let motorcycle = detections
+            .iter()
+            .filter(|d| &*d.class_name == "motorcycle")
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+            .unwrap_or_else(|| panic!("frame {f}: no motorcycle in {detections:?}"));
+        ids.push(motorcycle.track_id.unwrap_or_else(|| panic!("frame {f}: untracked {motorcycle:?}")));
+        assert_eq!(result.tracking.unwrap().counts.get("motorcycle"), Some(&1), "frame {f}");
+    }
+    assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
+    drop(client);
+    // A new session is a new stream: nothing carried over.
+    let mut again = server.connect("?pipeline_id=yolo_track").await;
+    again.send_frame(&pan(0)).await;
+    let Reply::Message(ServerMessage::Result { result, .. }) = again.reply().await else { panic!() };
+    let mut fresh: Vec<u64> = result.detections.unwrap().iter().filter_map(|d| d.track_id).collect();
+    fresh.sort_unstable();
+    assert_eq!(fresh.first(), Some(&1), "{fresh:?}");
     server.stop().await;
 }
