@@ -53,6 +53,20 @@ pub trait PipelineCatalog: Send + Sync + 'static {
         frame: &Frame,
     ) -> Result<FrameResult, PipelineError>;
 
+    /// [`run_on_image`](Self::run_on_image) as the next frame of a stream (a video job's frames, `at` being
+    /// the frame's time in the video): the decoded-frame twin of [`run_in_stream`](Self::run_in_stream).
+    fn run_image_in_stream(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        at: std::time::Duration,
+        frame: &Frame,
+        stream: &mut Option<Box<dyn std::any::Any + Send>>,
+    ) -> Result<FrameResult, PipelineError> {
+        let _ = (at, stream);
+        self.run_on_image(pipeline_id, frame_index, frame)
+    }
+
     /// The inference engine running the models (`tract`, `onnxruntime`), reported by `/v1/health`; `None` for
     /// a catalog without one.
     fn engine(&self) -> Option<String> {
@@ -125,16 +139,22 @@ impl PipelineCatalog for pipeline_dag::PipelineRegistry {
         jpeg: &[u8],
         stream: &mut Option<Box<dyn std::any::Any + Send>>,
     ) -> Result<FrameResult, PipelineError> {
-        let map = |error| map_error(error, pipeline_id, frame_index);
-        let state = match stream.take().map(|s| s.downcast::<pipeline_dag::PipelineStream>()) {
-            Some(Ok(state)) if state.pipeline_id() == pipeline_id => state,
-            _ => Box::new(self.open_stream(pipeline_id).map_err(map)?),
-        };
-        let state = stream.insert(state);
-        let Some(state) = state.downcast_mut::<pipeline_dag::PipelineStream>() else {
-            return Err(PipelineError::Internal("stream state of another type".into()));
-        };
-        pipeline_dag::PipelineRegistry::run_in_stream(self, state, frame_index, at, jpeg).map_err(map)
+        let state = registry_stream(self, pipeline_id, frame_index, stream)?;
+        pipeline_dag::PipelineRegistry::run_in_stream(self, state, frame_index, at, jpeg)
+            .map_err(|error| map_error(error, pipeline_id, frame_index))
+    }
+
+    fn run_image_in_stream(
+        &self,
+        pipeline_id: &str,
+        frame_index: u64,
+        at: std::time::Duration,
+        frame: &Frame,
+        stream: &mut Option<Box<dyn std::any::Any + Send>>,
+    ) -> Result<FrameResult, PipelineError> {
+        let state = registry_stream(self, pipeline_id, frame_index, stream)?;
+        pipeline_dag::PipelineRegistry::run_image_in_stream(self, state, frame_index, at, frame)
+            .map_err(|error| map_error(error, pipeline_id, frame_index))
     }
 
     fn run_on_image(
@@ -154,6 +174,24 @@ impl PipelineCatalog for pipeline_dag::PipelineRegistry {
         }
         stages
     }
+}
+
+/// The registry's state for `pipeline_id` in `stream`, opened on the stream's first frame (or afresh if the
+/// slot holds something else).
+fn registry_stream<'s>(
+    registry: &pipeline_dag::PipelineRegistry,
+    pipeline_id: &str,
+    frame_index: u64,
+    stream: &'s mut Option<Box<dyn std::any::Any + Send>>,
+) -> Result<&'s mut pipeline_dag::PipelineStream, PipelineError> {
+    let state = match stream.take().map(|s| s.downcast::<pipeline_dag::PipelineStream>()) {
+        Some(Ok(state)) if state.pipeline_id() == pipeline_id => state,
+        _ => Box::new(registry.open_stream(pipeline_id).map_err(|e| map_error(e, pipeline_id, frame_index))?),
+    };
+    stream
+        .insert(state)
+        .downcast_mut::<pipeline_dag::PipelineStream>()
+        .ok_or_else(|| PipelineError::Internal("stream state of another type".into()))
 }
 
 /// Maps the registry's errors to the session's: decoding problems are the client's, the rest the server's.

@@ -29,17 +29,21 @@ impl InferencePool {
     /// Runs a decoded frame on the calling thread once a permit is free; for job workers, which already run on
     /// a blocking thread. A job holds at most one permit at a time, so `STREAM_JOB_WORKERS` bounds the share
     /// of the pool jobs can take. `None` when the pool is closed.
+    /// The frame is the next of the job's stream (`stream`, kept by the worker for the job's run; `at` is the
+    /// frame's time in the video), so tracked pipelines follow objects across the job's frames.
     pub(crate) fn run_image_blocking(
         &self,
         runtime: &tokio::runtime::Handle,
         pipeline_id: &str,
         frame_index: u64,
+        at: std::time::Duration,
         frame: &Frame,
+        stream: &mut Option<Box<dyn std::any::Any + Send>>,
     ) -> Result<FrameResult, PipelineError> {
         let _permit = runtime
             .block_on(self.permits.acquire())
             .map_err(|_| PipelineError::Internal("inference pool closed".into()))?;
-        self.catalog.run_on_image(pipeline_id, frame_index, frame)
+        self.catalog.run_image_in_stream(pipeline_id, frame_index, at, frame, stream)
     }
 }
 

@@ -177,3 +177,53 @@ async fn yolo_track_keeps_the_motorcycles_id_across_a_live_pan() {
     assert_eq!(fresh.first(), Some(&1), "{fresh:?}");
     server.stop().await;
 }
+
+/// `yolo_track` on the fixture video as a job, every second frame: the motorcycle (frames 30-39) is
+/// confirmed on its second frame and keeps that id to its last, and ids run on from the earlier frames'
+/// objects rather than restarting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tracked_job_keeps_the_motorcycles_id() {
+    let server = TestServer::start_with(TestServer::config(), registry()).await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let video = std::fs::read(root.join("video/fixtures_640x480.mp4")).unwrap();
+    let form = Form::new()
+        .text("pipeline_id", "yolo_track")
+        .text("frame_stride", "2")
+        .file("file", "clip.mp4", &video);
+    let (code, body) = post_multipart(server.addr, "/v1/video/submit", &form).await;
+    assert_eq!(code, 202, "{body}");
+    let job_id = serde_json::from_str::<JobSubmitted>(&body).unwrap().job_id;
+    for _ in 0..600 {
+        let (_, body) = http_get(server.addr, &format!("/v1/video/status/{job_id}")).await;
+        if serde_json::from_str::<JobStatus>(&body).unwrap().status.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, body) = http_get(server.addr, &format!("/v1/video/results/{job_id}")).await;
+    let results: JobResults = serde_json::from_str(&body).unwrap();
+    assert_eq!(results.results.len(), 25, "every second frame of 50");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    for frame in results.results.iter().filter(|f| (30..40).contains(&f.frame_index)) {
+        let detections = frame.result.detections.as_deref().unwrap();
+        let motorcycle = detections
+            .iter()
+            .filter(|d| &*d.class_name == "motorcycle")
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+            .unwrap_or_else(|| panic!("frame {}: no motorcycle in {detections:?}", frame.frame_index));
+        if frame.frame_index == 30 {
+            // First seen: a tentative track, confirmed (and given its id) when matched again.
+            assert_eq!(motorcycle.track_id, None, "{motorcycle:?}");
+            continue;
+        }
+        ids.insert(motorcycle.track_id.unwrap_or_else(|| panic!("frame {}: untracked", frame.frame_index)));
+        seen += 1;
+    }
+    assert_eq!((seen, ids.len()), (4, 1), "{ids:?}");
+    // One stream for the whole job: the astronaut of frame 0 was track 1, so the motorcycle's id is later.
+    assert!(ids.first().is_some_and(|&id| id > 1), "{ids:?}");
+    let last = results.results.last().unwrap().result.tracking.as_ref().unwrap();
+    assert_eq!(last.counts.get("motorcycle"), Some(&1), "{last:?}");
+    server.stop().await;
+}

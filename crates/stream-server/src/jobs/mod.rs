@@ -316,6 +316,9 @@ impl Jobs {
         if self.store.set_video(&job.job_id, &frames.info(), frames.frames_total())? == Written::JobGone {
             return Ok(Ended::Gone);
         }
+        // The job's stream: a tracked pipeline follows objects from frame to frame, stepped by the frames' times
+        // in the video (so a frame stride is a longer step). A job resumed after a restart starts a new stream.
+        let mut stream = None;
         while let Some(video_frame) = frames.next_frame()? {
             if shutdown.is_cancelled() {
                 return Ok(Ended::Stopped);
@@ -325,7 +328,14 @@ impl Jobs {
             }
             let result = self
                 .pool
-                .run_image_blocking(runtime, &job.pipeline_id, video_frame.index, &video_frame.frame)
+                .run_image_blocking(
+                    runtime,
+                    &job.pipeline_id,
+                    video_frame.index,
+                    Duration::from_millis(video_frame.timestamp_ms),
+                    &video_frame.frame,
+                    &mut stream,
+                )
                 .map_err(|error| {
                     if let PipelineError::Internal(reason) = &error {
                         tracing::error!(job_id = job.job_id, frame_index = video_frame.index, %reason, "job_pipeline_error");
