@@ -6,6 +6,10 @@
 // assumed to be the fixture clip (FIXTURE_FRAMES frames at FIXTURE_FPS). A job is `pending` for a moment, then
 // `running` with progress advancing over JOB_DURATION_MS, then `completed`; each processed frame's result is the
 // canned result of the fixture image shown at that frame (astronaut, chelsea, coffee, motorcycle, page; 10 each).
+//
+// `yolo_track` imitates the real tracker in shape: each canned detection of a scene (live: of the astronaut) is one
+// object, confirmed — given a `track_id`, stable while the scene lasts — when matched again on a later processed
+// frame; ids count up from 1 in order of confirmation. A job's results list those `tracks`.
 
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +21,64 @@ const PIPELINES = [
   { id: 'yolo', name: 'YOLO object detection' },
   { id: 'ocr', name: 'OCR' },
   { id: 'yolo_ocr', name: 'YOLO + OCR' },
+  { id: 'yolo_track', name: 'Object detection with tracking' },
 ];
+
+/** @param {string} pipelineId */
+const hasDetections = (pipelineId) => pipelineId !== 'ocr';
+/** @param {string} pipelineId */
+const hasOcr = (pipelineId) => pipelineId === 'ocr' || pipelineId === 'yolo_ocr';
+
+/**
+ * @typedef {{ xyxy: number[], confidence: number, class_id: number, class_name: string, track_id?: number }} MockDetection
+ * @typedef {{
+ *   track_id: number, class_id: number, class_name: string, first_frame: number, last_frame: number, frames_seen: number,
+ * }} MockTrack
+ */
+
+/**
+ * A `track` node over one stream: `objects` keys each canned detection (scene and position); an object gets its id
+ * on its second sighting. `step` returns the detections with their ids and the `tracking` totals of the result.
+ */
+function createTracker() {
+  /** @type {Set<string>} */
+  const sighted = new Set();
+  /** @type {Map<string, MockTrack>} */
+  const tracks = new Map();
+  return {
+    /** @type {MockTrack[]} by id */
+    get tracks() {
+      return [...tracks.values()];
+    },
+    /**
+     * @param {MockDetection[]} detections
+     * @param {string[]} objects one key per detection
+     * @param {number} frameIndex
+     */
+    step(detections, objects, frameIndex) {
+      const out = detections.map((d, i) => {
+        const key = objects[i] ?? `${i}`;
+        if (!sighted.has(key)) {
+          sighted.add(key); // tentative: no id yet
+          return d;
+        }
+        let track = tracks.get(key);
+        if (!track) {
+          const { class_id, class_name } = d;
+          track = { track_id: tracks.size + 1, class_id, class_name, first_frame: frameIndex, last_frame: frameIndex, frames_seen: 0 };
+          tracks.set(key, track);
+        }
+        track.last_frame = frameIndex;
+        track.frames_seen += 1;
+        return { ...d, track_id: track.track_id };
+      });
+      /** @type {Record<string, number>} */
+      const counts = {};
+      for (const t of tracks.values()) counts[t.class_name] = (counts[t.class_name] ?? 0) + 1;
+      return { detections: out, tracking: { counts, lines: [] } };
+    },
+  };
+}
 
 // The fixture clip ../fixtures/video/fixtures_640x480.mp4: 5 s at 10 fps, 10 frames per image.
 const FIXTURE_FRAMES = 50;
@@ -106,6 +167,22 @@ function createJobsApi(resultFor) {
     timestamp_ms: Math.round((frameIndex * 1000) / FIXTURE_FPS),
     result: resultFor(job.pipelineId, sceneOf(frameIndex)),
   });
+  /**
+   * Every processed frame's result and, for `yolo_track`, the job's tracks (the job is one stream).
+   * @param {MockJob} job
+   */
+  const jobResults = (job) => {
+    const items = job.frames.map((f) => frameResult(job, f));
+    if (job.pipelineId !== 'yolo_track') return { items, tracks: [] };
+    const tracker = createTracker();
+    for (const item of items) {
+      const scene = sceneOf(item.frame_index);
+      const detections = /** @type {MockDetection[]} */ (item.result.detections ?? []);
+      const objects = detections.map((_, i) => `${scene}/${i}`);
+      Object.assign(item.result, tracker.step(detections, objects, item.frame_index));
+    }
+    return { items, tracks: tracker.tracks };
+  };
   /** @param {MockJob} job */
   const status = (job) => {
     const done = processed(job);
@@ -271,13 +348,16 @@ function createJobsApi(resultFor) {
         sendError(res, 404, 'job_not_completed', `Job is ${s.status}`);
         return true;
       }
+      // The whole results in one answer (no `limit`/`after` paging here), so `tracks` is always present.
+      const { items, tracks } = jobResults(job);
       sendJson(res, 200, {
         job_id: job.id,
         pipeline_id: job.pipelineId,
         created_at: s.created_at,
         updated_at: s.updated_at,
         video: { width: 640, height: 480, duration_ms: (FIXTURE_FRAMES * 1000) / FIXTURE_FPS, frames: FIXTURE_FRAMES },
-        results: job.frames.map((f) => frameResult(job, f)),
+        tracks,
+        results: items,
       });
     } else if (what === 'file') {
       sendFile(req, res, job);
@@ -312,8 +392,8 @@ export async function startMockServer({ webDir, fixturesDir, port = 0 }) {
     const sceneDets = sceneDetections[scene] ?? [];
     /** @type {Record<string, unknown>} */
     const result = { image: { width: 640, height: 480 }, timings_ms: { decode: 1, detect: 20 } };
-    if (pipelineId !== 'ocr') Object.assign(result, { detections: sceneDets, count: sceneDets.length });
-    if (pipelineId !== 'yolo') {
+    if (hasDetections(pipelineId)) Object.assign(result, { detections: sceneDets, count: sceneDets.length });
+    if (hasOcr(pipelineId)) {
       const sceneBlocks = scene === 'page' ? blocks : [];
       Object.assign(result, { text: sceneBlocks.map((b) => b.text).join('\n'), blocks: sceneBlocks });
     }
@@ -365,6 +445,9 @@ export async function startMockServer({ webDir, fixturesDir, port = 0 }) {
         return;
       }
       let frameIndex = 0;
+      const tracker = pipelineId === 'yolo_track' ? createTracker() : null;
+      /** @type {string[]} the fake camera shows the astronaut: the same objects in every frame */
+      const objects = detections.map((/** @type {unknown} */ _, /** @type {number} */ i) => `astronaut/${i}`);
       ws.on('message', (data, isBinary) => {
         if (!isBinary) {
           ws.send(JSON.stringify({ error: 'invalid_message', detail: 'Expected binary frame payload' }));
@@ -381,8 +464,9 @@ export async function startMockServer({ webDir, fixturesDir, port = 0 }) {
         const index = frameIndex++;
         /** @type {Record<string, unknown>} */
         const result = { image: { width: 640, height: 480 }, timings_ms: { decode: 1, detect: 20 } };
-        if (pipelineId !== 'ocr') Object.assign(result, { detections, count: detections.length });
-        if (pipelineId !== 'yolo') Object.assign(result, { text: lines.join('\n'), blocks });
+        if (hasDetections(pipelineId)) Object.assign(result, { detections, count: detections.length });
+        if (tracker) Object.assign(result, tracker.step(detections, objects, index));
+        if (hasOcr(pipelineId)) Object.assign(result, { text: lines.join('\n'), blocks });
         setTimeout(() => {
           if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ frame_index: index, result }));
         }, 30);

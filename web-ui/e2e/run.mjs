@@ -250,6 +250,96 @@ async function expectEngine(page) {
     });
 }
 
+/**
+ * The overlay's frame index and its person boxes (track id, confidence, label), read at one moment.
+ * @param {import('playwright-core').Page} page
+ */
+function personBoxes(page) {
+  return page.evaluate(() => {
+    const overlay = document.querySelector('[data-testid="overlay"]');
+    const boxes = [...(overlay?.querySelectorAll('[data-testid="detection"][data-class-name="person"]') ?? [])];
+    return {
+      frame: Number(overlay?.getAttribute('data-frame-index') || -1),
+      people: boxes.map((b) => ({
+        trackId: b.getAttribute('data-track-id'),
+        confidence: Number(b.getAttribute('data-confidence')),
+        label: b.textContent ?? '',
+      })),
+    };
+  });
+}
+
+/**
+ * Uploads the fixture MP4 with `pipeline` and `frameStride`, then follows the new job's progress bar until the job
+ * finishes: it must complete, its progress never go back and end at 100.
+ * @param {import('playwright-core').Page} page
+ * @param {string} pipeline
+ * @param {number} frameStride
+ * @returns {Promise<{ jobId: string, job: import('playwright-core').Locator }>}
+ */
+async function uploadFixtureVideo(page, pipeline, frameStride) {
+  const video = join(fixturesDir, 'video/fixtures_640x480.mp4');
+  await page.locator(`[data-testid="upload-pipeline"] option[value="${pipeline}"]`).waitFor({ state: 'attached' });
+  await page.getByTestId('upload-pipeline').selectOption(pipeline);
+  await page.getByTestId('upload-file').setInputFiles(video);
+  await page.getByTestId('upload-frame-stride').fill(String(frameStride));
+  await page.getByTestId('upload-submit').click();
+  const uploadError = page.getByTestId('upload-error');
+  // The new job is listed first (newest first).
+  const item = page.locator('[data-testid="job"]').first();
+  await Promise.race([
+    item.filter({ hasText: 'fixtures_640x480.mp4' }).waitFor({ timeout: 30_000 }),
+    uploadError.waitFor({ timeout: 30_000 }).then(async () => {
+      throw new Error(`upload rejected: ${await uploadError.textContent()}`);
+    }),
+  ]);
+  const jobId = await item.getAttribute('data-job-id');
+  assert(jobId !== null && jobId !== '', 'the job has no id');
+  const job = page.locator(`[data-testid="job"][data-job-id="${jobId}"]`);
+
+  // Follow the progress bar until the job finishes: it never goes back, and ends at 100 when completed.
+  /** @type {number[]} */
+  const seen = [];
+  const deadline = Date.now() + jobTimeoutMs;
+  /** @type {string} */
+  let status;
+  for (;;) {
+    status = (await job.getAttribute('data-status')) ?? '';
+    const now = Number(await job.getByRole('progressbar').getAttribute('aria-valuenow'));
+    if (seen.at(-1) !== now) seen.push(now);
+    if (status === 'completed' || status === 'failed') break;
+    assert(Date.now() < deadline, `job ${jobId} still ${status} after ${jobTimeoutMs} ms (progress ${seen.join(' → ')})`);
+    await page.waitForTimeout(100);
+  }
+  if (status === 'failed') {
+    throw new Error(`job failed: ${await job.getByTestId('job-error').textContent()}`);
+  }
+  assert(
+    seen.every((v, i) => i === 0 || v >= (seen[i - 1] ?? 0)),
+    `progress went backwards: ${seen.join(' → ')}`,
+  );
+  assert(seen.at(-1) === 100, `completed job shows progress ${seen.at(-1)} (seen ${seen.join(' → ')})`);
+  assert((await page.getByTestId('upload-error').count()) === 0, 'an upload error is shown');
+  return { jobId, job };
+}
+
+/**
+ * Waits until the results view's video has its metadata (so seeking works).
+ * @param {import('playwright-core').Locator} player
+ */
+async function videoLoaded(player) {
+  await player.evaluate(
+    (el) =>
+      new Promise((ok, ko) => {
+        const v = /** @type {HTMLVideoElement} */ (el);
+        if (v.readyState >= 1) ok(undefined);
+        v.addEventListener('loadedmetadata', () => ok(undefined), { once: true });
+        v.addEventListener('error', () => ko(new Error(`video error: ${v.error?.message ?? v.error?.code}`)), { once: true });
+        setTimeout(() => ko(new Error(`video not loaded (readyState ${v.readyState})`)), 30_000);
+      }),
+  );
+}
+
 // ---------------------------------------------------------------- tests
 
 /** @type {{ name: string, ok: boolean, ms: number, error?: string }[]} */
@@ -396,50 +486,43 @@ async function main() {
       await page.close();
     });
 
+    await test('yolo_track: the person box over the still astronaut keeps its track id', async () => {
+      const page = await openUi(camA.context, base, '?pipeline=yolo_track&debug');
+      const chosen = await page.getByTestId('pipeline-select').inputValue();
+      assert(chosen === 'yolo_track', `the URL's pipeline is not selected (${chosen})`);
+      await page.getByTestId('start').click();
+      // A track is confirmed (and given its id) when matched again: wait for a labelled, tracked person box.
+      await page
+        .locator('[data-testid="overlay"] [data-testid="detection"][data-class-name="person"][data-track-id]')
+        .first()
+        .waitFor({ timeout: resultTimeoutMs });
+      const start = await personBoxes(page);
+      const tracked = start.people.filter((p) => p.trackId !== null).sort((a, b) => b.confidence - a.confidence);
+      const trackId = tracked[0]?.trackId ?? null;
+      assert(trackId !== null, `no tracked person at frame ${start.frame}: ${JSON.stringify(start.people)}`);
+      assert(
+        tracked[0]?.label.includes(`#${trackId} `) ?? false,
+        `the person box's label does not show #${trackId}: ${JSON.stringify(tracked[0]?.label)}`,
+      );
+      // The picture does not change, so the person keeps that id in every later result.
+      let frame = start.frame;
+      for (let n = 0; n < 3; n += 1) {
+        await waitForFrameAfter(page, frame, 30_000);
+        const later = await personBoxes(page);
+        assert(
+          later.people.some((p) => p.trackId === trackId),
+          `frame ${later.frame}: the person is not track ${trackId} any more: ${JSON.stringify(later.people)}`,
+        );
+        frame = later.frame;
+      }
+      assert((await page.getByTestId('error-banner').count()) === 0, 'an error banner is shown');
+      await shot(page, 'live-track.png');
+      await page.close();
+    });
+
     await test('upload: an MP4 becomes a job whose progress reaches 100% and whose results show a person box', async () => {
       const page = await openUi(camA.context, base, '');
-      const video = join(fixturesDir, 'video/fixtures_640x480.mp4');
-      await page.locator('[data-testid="upload-pipeline"] option[value="yolo"]').waitFor({ state: 'attached' });
-      await page.getByTestId('upload-pipeline').selectOption('yolo');
-      await page.getByTestId('upload-file').setInputFiles(video);
-      await page.getByTestId('upload-frame-stride').fill('10');
-      await page.getByTestId('upload-submit').click();
-      const uploadError = page.getByTestId('upload-error');
-      // The new job is listed first (newest first).
-      const item = page.locator('[data-testid="job"]').first();
-      await Promise.race([
-        item.filter({ hasText: 'fixtures_640x480.mp4' }).waitFor({ timeout: 30_000 }),
-        uploadError.waitFor({ timeout: 30_000 }).then(async () => {
-          throw new Error(`upload rejected: ${await uploadError.textContent()}`);
-        }),
-      ]);
-      const jobId = await item.getAttribute('data-job-id');
-      assert(jobId !== null && jobId !== '', 'the job has no id');
-      const job = page.locator(`[data-testid="job"][data-job-id="${jobId}"]`);
-
-      // Follow the progress bar until the job finishes: it never goes back, and ends at 100 when completed.
-      /** @type {number[]} */
-      const seen = [];
-      const deadline = Date.now() + jobTimeoutMs;
-      /** @type {string} */
-      let status;
-      for (;;) {
-        status = (await job.getAttribute('data-status')) ?? '';
-        const now = Number(await job.getByRole('progressbar').getAttribute('aria-valuenow'));
-        if (seen.at(-1) !== now) seen.push(now);
-        if (status === 'completed' || status === 'failed') break;
-        assert(Date.now() < deadline, `job ${jobId} still ${status} after ${jobTimeoutMs} ms (progress ${seen.join(' → ')})`);
-        await page.waitForTimeout(100);
-      }
-      if (status === 'failed') {
-        throw new Error(`job failed: ${await job.getByTestId('job-error').textContent()}`);
-      }
-      assert(
-        seen.every((v, i) => i === 0 || v >= (seen[i - 1] ?? 0)),
-        `progress went backwards: ${seen.join(' → ')}`,
-      );
-      assert(seen.at(-1) === 100, `completed job shows progress ${seen.at(-1)} (seen ${seen.join(' → ')})`);
-      assert((await page.getByTestId('upload-error').count()) === 0, 'an upload error is shown');
+      const { jobId, job } = await uploadFixtureVideo(page, 'yolo', 10);
 
       await job.getByTestId('job-view').click();
       const results = page.getByTestId('job-results');
@@ -460,16 +543,7 @@ async function main() {
       const player = results.getByTestId('job-video');
       const src = await player.getAttribute('src');
       assert(src === `/v1/video/file/${jobId}`, `video src is ${src}`);
-      await player.evaluate(
-        (el) =>
-          new Promise((ok, ko) => {
-            const v = /** @type {HTMLVideoElement} */ (el);
-            if (v.readyState >= 1) ok(undefined);
-            v.addEventListener('loadedmetadata', () => ok(undefined), { once: true });
-            v.addEventListener('error', () => ko(new Error(`video error: ${v.error?.message ?? v.error?.code}`)), { once: true });
-            setTimeout(() => ko(new Error(`video not loaded (readyState ${v.readyState})`)), 30_000);
-          }),
-      );
+      await videoLoaded(player);
       const duration = await player.evaluate((el) => /** @type {HTMLVideoElement} */ (el).duration);
       assert(Math.abs(duration - 5) < 0.5, `video duration ${duration} s, expected 5 s`);
       await player.evaluate((el) => {
@@ -479,6 +553,48 @@ async function main() {
       await results.scrollIntoViewIfNeeded();
       const jobsFile = await shot(page, 'upload-results.png');
       if (docsScreenshot) copyFileSync(jobsFile, docsJobsShot);
+      await page.close();
+    });
+
+    await test('upload: a yolo_track job lists a person track whose id its detections carry', async () => {
+      const page = await openUi(camA.context, base, '');
+      // Every second frame: an object is confirmed on its second sighting, so each scene's objects get ids.
+      const { job } = await uploadFixtureVideo(page, 'yolo_track', 2);
+      await job.getByTestId('job-view').click();
+      const results = page.getByTestId('job-results');
+      await results.getByTestId('results-table').waitFor({ timeout: 30_000 });
+      const track = results.locator('[data-testid="job-track-row"][data-class-name="person"]').first();
+      await track.waitFor({ timeout: 5_000 }).catch(async () => {
+        const rows = await results.locator('[data-testid="job-track-row"]').evaluateAll((els) =>
+          els.map((r) => `#${r.getAttribute('data-track-id')} ${r.getAttribute('data-class-name')}`),
+        );
+        throw new Error(`no person track; tracks: ${rows.join(', ') || 'none'}`);
+      });
+      const trackId = await track.getAttribute('data-track-id');
+      const first = Number(await track.getAttribute('data-first-frame'));
+      const last = Number(await track.getAttribute('data-last-frame'));
+      assert(trackId !== null && trackId !== '', 'the track row has no id');
+      assert(Number.isInteger(first) && Number.isInteger(last) && first <= last, `track #${trackId}: frames ${first} → ${last}`);
+      // Its first frame is one where it was confirmed and matched: that frame's row shows the id on a person.
+      await results
+        .locator(
+          `[data-testid="result-row"][data-frame-index="${first}"] ` +
+            `[data-testid="result-detection"][data-class-name="person"][data-track-id="${trackId}"]`,
+        )
+        .first()
+        .waitFor({ timeout: 5_000 })
+        .catch(() => {
+          throw new Error(`frame ${first}'s row has no person detection with track id ${trackId}`);
+        });
+      // Choosing the track's first frame shows that frame over the video, with the tracked box.
+      await videoLoaded(results.getByTestId('job-video'));
+      await track.getByTestId('job-track-first').click();
+      await results
+        .locator(`[data-testid="overlay"][data-frame-index="${first}"] [data-testid="detection"][data-track-id="${trackId}"]`)
+        .first()
+        .waitFor({ timeout: 10_000 });
+      await results.getByTestId('job-tracks').scrollIntoViewIfNeeded();
+      await shot(page, 'upload-tracks.png');
       await page.close();
     });
 

@@ -193,6 +193,24 @@ pub struct JobFrameResult {
     pub result: crate::FrameResult,
 }
 
+/// One object followed through a job by a `track` node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTrack {
+    /// The `track_id` its detections carry in the job's frame results (unique within the job).
+    pub track_id: u64,
+    /// Its class, as in its detections.
+    pub class_id: u32,
+    /// Its class name.
+    pub class_name: String,
+    /// The first processed frame (a `frame_index`) where the track was confirmed and matched.
+    pub first_frame: u64,
+    /// The last such frame.
+    pub last_frame: u64,
+    /// In how many processed frames it was matched (at most the frames from first to last, fewer when it was
+    /// hidden or missed for a while, or with a `frame_stride`).
+    pub frames_seen: u64,
+}
+
 /// `GET /v1/video/results/{job_id}` once the job is completed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResults {
@@ -206,6 +224,11 @@ pub struct JobResults {
     pub updated_at: String,
     /// The video the frames come from.
     pub video: Option<VideoInfo>,
+    /// Every object a `track` node followed through the job, by `track_id`: on a response asked for without
+    /// `after` (the whole results or their first page; empty for pipelines without tracking), absent on later
+    /// pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<Vec<JobTrack>>,
     /// The processed frames, in video order: all of them, or one page with `?after=<frame_index>&limit=N`.
     pub results: Vec<JobFrameResult>,
     /// When a page was asked for and more frames follow: the `after` value of the next page.

@@ -225,5 +225,32 @@ async fn a_tracked_job_keeps_the_motorcycles_id() {
     assert!(ids.first().is_some_and(|&id| id > 1), "{ids:?}");
     let last = results.results.last().unwrap().result.tracking.as_ref().unwrap();
     assert_eq!(last.counts.get("motorcycle"), Some(&1), "{last:?}");
+
+    // The job's track list says what the frames say: for each id, its class, first and last frame, and how
+    // many frames carry it.
+    let mut from_frames = std::collections::BTreeMap::<u64, (String, u64, u64, u64)>::new();
+    for frame in &results.results {
+        for d in frame.result.detections.as_deref().unwrap().iter() {
+            if let Some(id) = d.track_id {
+                let entry =
+                    from_frames.entry(id).or_insert((d.class_name.to_string(), frame.frame_index, 0, 0));
+                entry.2 = frame.frame_index;
+                entry.3 += 1;
+            }
+        }
+    }
+    let tracks = results.tracks.as_deref().expect("the first page lists the job's tracks");
+    let listed: std::collections::BTreeMap<_, _> = tracks
+        .iter()
+        .map(|t| (t.track_id, (t.class_name.clone(), t.first_frame, t.last_frame, t.frames_seen)))
+        .collect();
+    assert_eq!(listed, from_frames);
+    let motorcycle = &listed[ids.first().unwrap()];
+    assert_eq!((motorcycle.0.as_str(), motorcycle.1), ("motorcycle", 32), "{motorcycle:?}");
+    assert!(motorcycle.3 >= 4, "{motorcycle:?}");
+    // Later pages do not repeat it.
+    let (_, body) = http_get(server.addr, &format!("/v1/video/results/{job_id}?after=10&limit=5")).await;
+    let page: JobResults = serde_json::from_str(&body).unwrap();
+    assert_eq!((page.tracks, page.results.len()), (None, 5));
     server.stop().await;
 }

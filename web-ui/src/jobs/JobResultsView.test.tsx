@@ -1,5 +1,6 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { trackColour } from '../components/overlayGeometry';
 import { JobResultsView } from './JobResultsView';
 import { fakeServer, jsonResponse } from '../test/fakeJobsServer';
 
@@ -124,6 +125,109 @@ describe('JobResultsView', () => {
     expect(alert.textContent).toContain('Results not ready');
     expect(alert.textContent).toContain('Job j2 is running');
     expect(screen.queryByTestId('job-video')).toBeNull();
+  });
+
+  describe('tracks', () => {
+    const tracked = (track_id: number, class_name: string, class_id: number) => ({ ...det(class_name, class_id), track_id });
+    const trackedBody = {
+      ...body,
+      pipeline_id: 'yolo_track',
+      results: [
+        { frame_index: 0, timestamp_ms: 0, result: { image: { width: 640, height: 480 }, detections: [det('person', 0)] } },
+        {
+          frame_index: 10,
+          timestamp_ms: 1000,
+          result: { image: { width: 640, height: 480 }, detections: [tracked(1, 'person', 0), det('bottle', 39)] },
+        },
+        {
+          frame_index: 20,
+          timestamp_ms: 2000,
+          result: { image: { width: 640, height: 480 }, detections: [tracked(1, 'person', 0), tracked(3, 'motorcycle', 3)] },
+        },
+      ],
+      tracks: [
+        { track_id: 3, class_id: 3, class_name: 'motorcycle', first_frame: 20, last_frame: 20, frames_seen: 1 },
+        { track_id: 1, class_id: 0, class_name: 'person', first_frame: 10, last_frame: 20, frames_seen: 2 },
+      ],
+    };
+
+    async function openTracked(data: unknown = trackedBody) {
+      const server = fakeServer();
+      server.state.routes.set('GET /v1/video/results/j1', () => jsonResponse(data));
+      render(<JobResultsView jobId="j1" onClose={vi.fn()} />);
+      await screen.findByTestId('results-table');
+    }
+
+    it('lists the tracks by id with their class, frames and the colour the overlay draws them in', async () => {
+      await openTracked();
+      const rows = screen.getAllByTestId('job-track-row');
+      expect(rows.map((r) => [r.dataset.trackId, r.dataset.className])).toEqual([
+        ['1', 'person'],
+        ['3', 'motorcycle'],
+      ]);
+      expect([...rows[0]!.querySelectorAll('td')].map((td) => td.textContent)).toEqual(['#1', 'person', '#10', '#20', '2']);
+      // Compared through the DOM, which may normalise the colour notation.
+      const probe = document.createElement('span');
+      const swatch = (row: HTMLElement) => row.querySelector<HTMLElement>('.track-swatch')?.style.backgroundColor;
+      probe.style.backgroundColor = trackColour(1);
+      expect(swatch(rows[0]!)).not.toBe('');
+      expect(swatch(rows[0]!)).toBe(probe.style.backgroundColor);
+      probe.style.backgroundColor = trackColour(3);
+      expect(swatch(rows[1]!)).toBe(probe.style.backgroundColor);
+      expect(within(screen.getByTestId('job-tracks')).getAllByRole('columnheader').map((th) => th.textContent)).toEqual([
+        'Track',
+        'Class',
+        'First',
+        'Last',
+        'Frames seen',
+      ]);
+    });
+
+    it("seeks the video to a track's first frame", async () => {
+      await openTracked();
+      const video = screen.getByTestId<HTMLVideoElement>('job-video');
+      fireEvent.click(screen.getByRole('button', { name: 'Show track 3 from frame 20' }));
+      expect(pause).toHaveBeenCalled();
+      expect(video.currentTime).toBe(2);
+      const overlay = screen.getByTestId('overlay');
+      expect(overlay.dataset.frameIndex).toBe('20');
+      const boxes = within(overlay).getAllByTestId('detection');
+      expect(boxes.map((b) => b.dataset.trackId)).toEqual(['1', '3']);
+
+      fireEvent.click(screen.getByRole('button', { name: 'Show track 1 from frame 10' }));
+      expect(video.currentTime).toBe(1);
+      expect(overlay.dataset.frameIndex).toBe('10');
+    });
+
+    it('seeks to the next analysed frame when a track starts on a frame without a result', async () => {
+      const tracks = [{ track_id: 5, class_id: 0, class_name: 'person', first_frame: 15, last_frame: 20, frames_seen: 1 }];
+      await openTracked({ ...trackedBody, tracks });
+      fireEvent.click(screen.getByRole('button', { name: 'Show track 5 from frame 15' }));
+      expect(screen.getByTestId<HTMLVideoElement>('job-video').currentTime).toBe(2);
+      expect(screen.getByTestId('overlay').dataset.frameIndex).toBe('20');
+    });
+
+    it('shows the track id of tracked detections in the frame rows', async () => {
+      await openTracked();
+      const rows = screen.getAllByTestId('result-row');
+      const [untracked] = within(rows[0]!).getAllByTestId('result-detection');
+      expect(untracked?.textContent).toBe('person 91%');
+      expect(untracked?.dataset.trackId).toBeUndefined();
+      const frame20 = within(rows[2]!).getAllByTestId('result-detection');
+      expect(frame20.map((d) => d.textContent)).toEqual(['person #1 91%', 'motorcycle #3 91%']);
+      expect(frame20.map((d) => d.dataset.trackId)).toEqual(['1', '3']);
+      const frame10 = within(rows[1]!).getAllByTestId('result-detection');
+      expect(frame10.map((d) => d.dataset.trackId ?? null)).toEqual(['1', null]);
+    });
+
+    it('shows no tracks section when the job has no tracks', async () => {
+      await openTracked({ ...trackedBody, tracks: [] });
+      expect(screen.queryByTestId('job-tracks')).toBeNull();
+      cleanup();
+      await openTracked({ ...trackedBody, tracks: undefined }); // left out of the JSON
+      expect(screen.queryByTestId('job-tracks')).toBeNull();
+      expect(screen.queryAllByTestId('job-track-row')).toHaveLength(0);
+    });
   });
 
   it('closes', () => {

@@ -1,8 +1,10 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { RealtimeOverlay } from '../components/RealtimeOverlay';
 import type { LastResult } from '../realtime/RealtimeClient';
+import type { Detection } from '../realtime/protocol';
 import { describeJobsError, getJobResults, videoFileUrl, type FrameResultItem, type JobResults } from './api';
 import { resultIndexAt } from './frameAt';
+import { JobTracks } from './JobTracks';
 
 export interface JobResultsViewProps {
   jobId: string;
@@ -18,6 +20,12 @@ type Load =
 
 function percent(confidence: number): string {
   return `${Math.round(confidence * 100)}%`;
+}
+
+/** `motorcycle #3 87%` for a tracked detection, `motorcycle 87%` otherwise. */
+function detectionText(d: Detection): string {
+  const id = d.track_id === undefined ? '' : ` #${d.track_id}`;
+  return `${d.class_name}${id} ${percent(d.confidence)}`;
 }
 
 function seconds(ms: number): string {
@@ -63,8 +71,9 @@ function FrameRow({ item, current, columns, onSeek }: FrameRowProps) {
               data-testid="result-detection"
               data-class-name={d.class_name}
               data-confidence={d.confidence.toFixed(3)}
+              data-track-id={d.track_id}
             >
-              {d.class_name} {percent(d.confidence)}
+              {detectionText(d)}
             </span>
           ))}
         </td>
@@ -86,7 +95,8 @@ function FrameRow({ item, current, columns, onSeek }: FrameRowProps) {
 
 /**
  * A completed job's results: the uploaded video with the boxes and labels of the result at the playback position
- * (the latest result at or before `currentTime`), and the per-frame list of detections and recognised text.
+ * (the latest result at or before `currentTime`), the job's tracks (tracked pipelines only) and the per-frame list
+ * of detections (with their track ids) and recognised text.
  */
 export function JobResultsView({ jobId, fileName, onClose }: JobResultsViewProps) {
   const [load, setLoad] = useState<Load>({ kind: 'loading' });
@@ -150,12 +160,19 @@ export function JobResultsView({ jobId, fileName, onClose }: JobResultsViewProps
     setIndex(resultIndexAt(results, item.timestamp_ms));
   };
 
+  // A track's frame: that frame's result, else the next analysed one.
+  const seekFrame = (frameIndex: number) => {
+    const item = results.find((r) => r.frame_index === frameIndex) ?? results.find((r) => r.frame_index > frameIndex);
+    if (item) seek(item);
+  };
+
   const shown = index ?? resultIndexAt(results, 0);
   const current = results[shown] ?? null;
   const lastResult: LastResult | null = current
     ? { frameIndex: current.frame_index, result: current.result, receivedAt: 0 }
     : null;
   const source = load.kind === 'ready' ? (load.data.video ?? results[0]?.result.image ?? null) : null;
+  const tracks = load.kind === 'ready' ? (load.data.tracks ?? []) : [];
 
   return (
     <section className="job-results" data-testid="job-results" data-job-id={jobId} aria-label="Job results">
@@ -216,34 +233,37 @@ export function JobResultsView({ jobId, fileName, onClose }: JobResultsViewProps
             />
             <RealtimeOverlay lastResult={lastResult} />
           </div>
-          <div className="results-table-wrap">
-            {results.length === 0 ? (
-              <p className="muted">No frames were analysed.</p>
-            ) : (
-              <table className="results-table" data-testid="results-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Frame</th>
-                    <th scope="col">Time</th>
-                    {columns.detections && <th scope="col">Detections</th>}
-                    {columns.text && <th scope="col">Text</th>}
-                  </tr>
-                </thead>
-                <tbody>
-                  {results.map((item, i) => (
-                    <FrameRow
-                      key={`${item.frame_index}-${item.timestamp_ms}`}
-                      item={item}
-                      current={i === shown}
-                      columns={columns}
-                      onSeek={() => {
-                        seek(item);
-                      }}
-                    />
-                  ))}
-                </tbody>
-              </table>
-            )}
+          <div className="results-side">
+            {tracks.length > 0 && <JobTracks tracks={tracks} onSeekFrame={seekFrame} />}
+            <div className="results-table-wrap">
+              {results.length === 0 ? (
+                <p className="muted">No frames were analysed.</p>
+              ) : (
+                <table className="results-table" data-testid="results-table">
+                  <thead>
+                    <tr>
+                      <th scope="col">Frame</th>
+                      <th scope="col">Time</th>
+                      {columns.detections && <th scope="col">Detections</th>}
+                      {columns.text && <th scope="col">Text</th>}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {results.map((item, i) => (
+                      <FrameRow
+                        key={`${item.frame_index}-${item.timestamp_ms}`}
+                        item={item}
+                        current={i === shown}
+                        columns={columns}
+                        onSeek={() => {
+                          seek(item);
+                        }}
+                      />
+                    ))}
+                  </tbody>
+                </table>
+              )}
+            </div>
           </div>
         </div>
       )}

@@ -196,6 +196,89 @@ describe('parseJobResults', () => {
   it('rejects a body without results', () => {
     expect(() => parseJobResults({ job_id: 'j1' })).toThrow(JobsApiError);
   });
+
+  describe('tracks', () => {
+    const track = (track_id: number, first_frame = 32, last_frame = 38) => ({
+      track_id,
+      class_id: 3,
+      class_name: 'motorcycle',
+      first_frame,
+      last_frame,
+      frames_seen: 4,
+    });
+
+    it('keeps the tracks by id', () => {
+      const parsed = parseJobResults({ job_id: 'j1', results: [], tracks: [track(7), track(1, 0, 8), { ...track(2), extra: 1 }] });
+      expect(parsed.tracks?.map((t) => t.track_id)).toEqual([1, 2, 7]);
+      expect(parsed.tracks?.[2]).toEqual({
+        track_id: 7,
+        class_id: 3,
+        class_name: 'motorcycle',
+        first_frame: 32,
+        last_frame: 38,
+        frames_seen: 4,
+      });
+    });
+
+    it('leaves tracks out when the body has none (a later page), and keeps an empty list', () => {
+      expect(parseJobResults({ job_id: 'j1', results: [] }).tracks).toBeUndefined();
+      expect(parseJobResults({ job_id: 'j1', results: [], tracks: null }).tracks).toBeUndefined();
+      expect(parseJobResults({ job_id: 'j1', results: [], tracks: [] }).tracks).toEqual([]);
+    });
+
+    it('skips malformed tracks and repeated ids', () => {
+      const { tracks } = parseJobResults({
+        job_id: 'j1',
+        results: [],
+        tracks: [
+          track(1),
+          null,
+          'track',
+          { ...track(2), track_id: 0 },
+          { ...track(3), track_id: -3 },
+          { ...track(4), track_id: 4.5 },
+          { ...track(5), track_id: '5' },
+          track(6, 40, 38), // first after last
+          { ...track(8), first_frame: undefined },
+          { ...track(9), last_frame: -1 },
+          { ...track(10), frames_seen: 'many' },
+          { ...track(11), frames_seen: undefined },
+          { ...track(1), class_name: 'person' }, // a second track 1
+          track(12),
+        ],
+      });
+      expect(tracks?.map((t) => t.track_id)).toEqual([1, 12]);
+      expect(tracks?.[0]?.class_name).toBe('motorcycle');
+    });
+
+    it('names a track without a class name like an unnamed detection', () => {
+      const { tracks } = parseJobResults({ results: [], tracks: [{ ...track(1), class_name: undefined }] });
+      expect(tracks?.[0]?.class_name).toBe('class 3');
+      const noClass = parseJobResults({ results: [], tracks: [{ ...track(1), class_id: undefined, class_name: undefined }] });
+      expect(noClass.tracks?.[0]).toMatchObject({ class_id: -1, class_name: 'class -1' });
+    });
+
+    it('reads the tracks and the track ids of detections from GET /v1/video/results/{id}', async () => {
+      const fetchMock = stubFetch(
+        jsonResponse({
+          job_id: 'j1',
+          pipeline_id: 'yolo_track',
+          results: [
+            {
+              frame_index: 32,
+              timestamp_ms: 3200,
+              result: { ...result('motorcycle'), detections: [{ ...result('motorcycle').detections[0], track_id: 7 }] },
+            },
+          ],
+          tracks: [track(7)],
+        }),
+      );
+      const parsed = await getJobResults('j1');
+      expect(fetchMock.mock.calls[0]![0]).toBe('/v1/video/results/j1');
+      expect(parsed.tracks).toEqual([track(7)]);
+      expect(parsed.results[0]!.result.detections?.[0]?.track_id).toBe(7);
+    });
+  });
 });
 
 describe('form values and error texts', () => {

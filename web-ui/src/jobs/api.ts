@@ -38,10 +38,29 @@ export interface VideoInfo {
   frames: number | null;
 }
 
+/** One object followed through a job by a `track` node (pipelines with tracking, e.g. `yolo_track`). */
+export interface JobTrack {
+  /** The `track_id` its detections carry in the job's frame results. */
+  track_id: number;
+  class_id: number;
+  class_name: string;
+  /** The first processed frame (a `frame_index`) where the track was confirmed and matched. */
+  first_frame: number;
+  /** The last such frame; ≥ `first_frame`. */
+  last_frame: number;
+  /** Processed frames in which it was matched. */
+  frames_seen: number;
+}
+
 export interface JobResults {
   job_id: string;
   pipeline_id: string;
   video: VideoInfo | null;
+  /**
+   * The job's tracks, by track id: present (possibly empty) on a response asked for without `after`, absent on
+   * later pages and from older servers.
+   */
+  tracks?: JobTrack[];
   /** Sorted by timestamp, then frame index. */
   results: FrameResultItem[];
 }
@@ -185,6 +204,45 @@ function parseItem(v: unknown): FrameResultItem | null {
   return { frame_index: frameIndex, timestamp_ms: timestamp, result };
 }
 
+function nonNegativeInt(v: unknown): number | undefined {
+  const n = num(v);
+  return n !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/**
+ * One entry of `tracks`; null without a positive track id, or when its frames are not indices with first ≤ last,
+ * or `frames_seen` is not a count. A missing class is named like an unnamed detection's.
+ */
+function parseTrack(v: unknown): JobTrack | null {
+  if (!isObject(v)) return null;
+  const trackId = nonNegativeInt(v.track_id);
+  const first = nonNegativeInt(v.first_frame);
+  const last = nonNegativeInt(v.last_frame);
+  const seen = nonNegativeInt(v.frames_seen);
+  if (trackId === undefined || trackId === 0 || seen === undefined) return null;
+  if (first === undefined || last === undefined || first > last) return null;
+  const classId = num(v.class_id) ?? -1;
+  return {
+    track_id: trackId,
+    class_id: classId,
+    class_name: str(v.class_name) ?? `class ${classId}`,
+    first_frame: first,
+    last_frame: last,
+    frames_seen: seen,
+  };
+}
+
+/** `tracks` of a results body: undefined when absent (a later page), else the well-formed ones by id, once each. */
+function parseTracks(v: unknown): JobTrack[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const items: unknown[] = v;
+  const byId = new Map<number, JobTrack>();
+  for (const track of items.map(parseTrack)) {
+    if (track && !byId.has(track.track_id)) byId.set(track.track_id, track);
+  }
+  return [...byId.values()].sort((a, b) => a.track_id - b.track_id);
+}
+
 /** The body of GET /v1/video/results/{id}. */
 export function parseJobResults(body: unknown): JobResults {
   if (!isObject(body) || !Array.isArray(body.results)) {
@@ -203,7 +261,10 @@ export function parseJobResults(body: unknown): JobResults {
       video = { width, height, duration_ms: num(body.video.duration_ms) ?? null, frames: num(body.video.frames) ?? null };
     }
   }
-  return { job_id: str(body.job_id) ?? '', pipeline_id: str(body.pipeline_id) ?? '', video, results };
+  const parsed: JobResults = { job_id: str(body.job_id) ?? '', pipeline_id: str(body.pipeline_id) ?? '', video, results };
+  const tracks = parseTracks(body.tracks);
+  if (tracks) parsed.tracks = tracks;
+  return parsed;
 }
 
 const id = encodeURIComponent;
@@ -235,7 +296,10 @@ export async function getJobStatus(jobId: string, signal?: AbortSignal): Promise
   return status;
 }
 
-/** GET /v1/video/results/{id}; 404 `job_not_completed` until the job is completed. */
+/**
+ * GET /v1/video/results/{id}, all frames in one answer (no `limit`/`after` paging), so `tracks` is there whenever
+ * the server lists them; 404 `job_not_completed` until the job is completed.
+ */
 export async function getJobResults(jobId: string, signal?: AbortSignal): Promise<JobResults> {
   return parseJobResults(await json(await request(`/v1/video/results/${id(jobId)}`, { signal })));
 }

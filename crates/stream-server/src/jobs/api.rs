@@ -384,13 +384,19 @@ pub(crate) async fn results(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "job_not_completed", detail));
     }
     let id = job_id.clone();
-    let video = blocking(&jobs, move |jobs| jobs.store().video(&id)).await?;
+    let first_page = page.after.is_none();
+    let (video, tracks) = blocking(&jobs, move |jobs| {
+        let tracks = if first_page { Some(jobs.store().tracks(&id)?) } else { None };
+        Ok((jobs.store().video(&id)?, tracks))
+    })
+    .await?;
     let head = JobResults {
         job_id: job_id.clone(),
         pipeline_id: status.pipeline_id,
         created_at: status.created_at,
         updated_at: status.updated_at,
         video,
+        tracks,
         results: Vec::new(),
         next_after: None,
     };

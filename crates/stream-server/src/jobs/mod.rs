@@ -24,7 +24,7 @@ use crate::video::{Sampling, VideoError, VideoFrames};
 use crate::{PipelineCatalog, ServerError};
 pub(crate) use store::ResultRow;
 pub(crate) use store::StoreError;
-use store::{ClaimedJob, FrameRow, JobStore, Written};
+use store::{ClaimedJob, FrameRow, JobStore, TrackSeen, Written};
 
 /// How often an idle worker looks for pending jobs even without a wake-up (jobs submitted by another replica
 /// sharing the store, or requeued ones).
@@ -319,6 +319,7 @@ impl Jobs {
         // The job's stream: a tracked pipeline follows objects from frame to frame, stepped by the frames' times
         // in the video (so a frame stride is a longer step). A job resumed after a restart starts a new stream.
         let mut stream = None;
+        let mut tracks_seen = Vec::new();
         while let Some(video_frame) = frames.next_frame()? {
             if shutdown.is_cancelled() {
                 return Ok(Ended::Stopped);
@@ -326,7 +327,7 @@ impl Jobs {
             if job.resume_after.is_some_and(|last| video_frame.index <= last) {
                 continue;
             }
-            let result = self
+            let mut result = self
                 .pool
                 .run_image_blocking(
                     runtime,
@@ -343,6 +344,7 @@ impl Jobs {
                     let detail = error.client_detail();
                     JobFailure::Pipeline(format!("Pipeline failed at frame {}: {detail}", video_frame.index))
                 })?;
+            job_tracks(&mut result, job.track_ids_after, &mut tracks_seen);
             let result_json = serde_json::to_string(&result)
                 .map_err(|e| JobFailure::Internal(format!("cannot serialise a result: {e}")))?;
             let row = FrameRow {
@@ -351,6 +353,7 @@ impl Jobs {
                 result_json: &result_json,
                 detections: result.detections.as_ref().map_or(0, |d| d.len() as u64),
                 text_blocks: result.ocr.as_ref().map_or(0, |o| o.blocks.len() as u64),
+                tracks: &tracks_seen,
             };
             if self.store.add_frame(&job.job_id, &row)? == Written::JobGone {
                 return Ok(Ended::Gone);
@@ -358,6 +361,19 @@ impl Jobs {
             metrics.frames_processed.increment(1);
         }
         Ok(Ended::Completed)
+    }
+}
+
+/// Gathers the tracks matched in a frame's result into `seen` (the caller's buffer, reused from frame to
+/// frame), for the job's track list; a resumed run's ids are first shifted above those an earlier run stored.
+fn job_tracks(result: &mut stream_protocol::FrameResult, ids_after: u64, seen: &mut Vec<TrackSeen>) {
+    seen.clear();
+    for detection in result.detections.iter_mut().flatten() {
+        if let Some(id) = detection.track_id.as_mut() {
+            *id += ids_after;
+            let class_name = Arc::clone(&detection.class_name);
+            seen.push(TrackSeen { track_id: *id, class_id: detection.class_id, class_name });
+        }
     }
 }
 

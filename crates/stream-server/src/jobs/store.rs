@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use stream_protocol::http::{JobState, JobStatus, VideoInfo};
+use stream_protocol::http::{JobState, JobStatus, JobTrack, VideoInfo};
 
 /// The schema, one entry per version: entry `i` migrates version `i` to `i + 1` (`PRAGMA user_version`).
 const MIGRATIONS: &[&str] = &[
@@ -44,6 +44,17 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE jobs ADD COLUMN input_bytes INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX jobs_by_update ON jobs (status, updated_at);",
+    // 3: the objects a `track` node followed through a job.
+    "CREATE TABLE tracks (
+        job_id      TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        track_id    INTEGER NOT NULL,
+        class_id    INTEGER NOT NULL,
+        class_name  TEXT NOT NULL,
+        first_frame INTEGER NOT NULL,
+        last_frame  INTEGER NOT NULL,
+        frames_seen INTEGER NOT NULL,
+        PRIMARY KEY (job_id, track_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// A job whose processing was cut off this many times by a process that died is failed, not requeued: it may
@@ -97,6 +108,9 @@ pub(crate) struct ClaimedJob {
     pub(crate) max_frames: Option<u32>,
     /// The last frame stored by an earlier run of this job (after a restart), if any.
     pub(crate) resume_after: Option<u64>,
+    /// The highest `track_id` an earlier run stored (0: none). A resumed run's tracker starts again at 1, so
+    /// its ids are shifted above this one: ids stay unique within the job.
+    pub(crate) track_ids_after: u64,
 }
 
 /// One processed frame and what it adds to the job's counters.
@@ -107,6 +121,16 @@ pub(crate) struct FrameRow<'a> {
     pub(crate) result_json: &'a str,
     pub(crate) detections: u64,
     pub(crate) text_blocks: u64,
+    /// The tracks matched in this frame.
+    pub(crate) tracks: &'a [TrackSeen],
+}
+
+/// A track matched in a processed frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TrackSeen {
+    pub(crate) track_id: u64,
+    pub(crate) class_id: u32,
+    pub(crate) class_name: std::sync::Arc<str>,
 }
 
 /// What [`JobStore::requeue_interrupted`] did.
@@ -251,6 +275,26 @@ impl JobStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Every track of a job, by id.
+    pub(crate) fn tracks(&self, job_id: &str) -> Result<Vec<JobTrack>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT track_id, class_id, class_name, first_frame, last_frame, frames_seen FROM tracks
+             WHERE job_id = ?1 ORDER BY track_id",
+        )?;
+        let rows = stmt.query_map([job_id], |row| {
+            Ok(JobTrack {
+                track_id: row.get::<_, i64>(0)? as u64,
+                class_id: row.get(1)?,
+                class_name: row.get(2)?,
+                first_frame: row.get::<_, i64>(3)? as u64,
+                last_frame: row.get::<_, i64>(4)? as u64,
+                frames_seen: row.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// The stored video description and every stored frame, in video order (tests; the API pages).
     #[cfg(test)]
     pub(crate) fn results(
@@ -291,6 +335,7 @@ impl JobStore {
                         frame_stride: row.get(3)?,
                         max_frames: row.get(4)?,
                         resume_after: None,
+                        track_ids_after: 0,
                     })
                 },
             )
@@ -301,6 +346,13 @@ impl JobStore {
                 row.get::<_, Option<i64>>(0)
             })?
             .map(|i| i as u64);
+        job.track_ids_after = tx
+            .query_row(
+                "SELECT COALESCE(MAX(track_id), 0) FROM tracks WHERE job_id = ?1",
+                [&job.job_id],
+                |row| row.get::<_, i64>(0),
+            )?
+            .max(0) as u64;
         tx.commit()?;
         Ok(Some(job))
     }
@@ -342,6 +394,23 @@ impl JobStore {
             "INSERT INTO results (job_id, frame_index, timestamp_ms, result) VALUES (?1, ?2, ?3, ?4)",
             params![job_id, frame.frame_index as i64, frame.timestamp_ms as i64, frame.result_json],
         )?;
+        if !frame.tracks.is_empty() {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO tracks (job_id, track_id, class_id, class_name, first_frame, last_frame, frames_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1)
+                 ON CONFLICT (job_id, track_id) DO UPDATE SET last_frame = excluded.last_frame,
+                                                              frames_seen = frames_seen + 1",
+            )?;
+            for track in frame.tracks {
+                upsert.execute(params![
+                    job_id,
+                    track.track_id as i64,
+                    track.class_id,
+                    &*track.class_name,
+                    frame.frame_index as i64
+                ])?;
+            }
+        }
         tx.commit()?;
         Ok(Written::Yes)
     }
@@ -533,6 +602,7 @@ mod tests {
             result_json: r#"{"image":{"width":4,"height":2},"timings_ms":{}}"#,
             detections: 2,
             text_blocks: 1,
+            tracks: &[],
         }
     }
 
@@ -678,6 +748,40 @@ mod tests {
         assert_eq!(store.status("done").unwrap().unwrap().status, JobState::Completed);
         let claimed = store.claim_next().unwrap().unwrap();
         assert_eq!((claimed.job_id.as_str(), claimed.resume_after), ("busy", Some(2)));
+    }
+
+    #[test]
+    fn tracks_gather_first_and_last_frame_and_a_resumed_run_gets_ids_above_the_stored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = JobStore::open(dir.path()).unwrap();
+            store.insert(&job("a")).unwrap();
+            store.insert(&job("b")).unwrap();
+            assert_eq!(store.claim_next().unwrap().unwrap().track_ids_after, 0);
+            let person = || TrackSeen { track_id: 1, class_id: 0, class_name: "person".into() };
+            let car = || TrackSeen { track_id: 2, class_id: 2, class_name: "car".into() };
+            for (frame, tracks) in
+                [(0, vec![person()]), (2, vec![person(), car()]), (4, vec![]), (6, vec![car()])]
+            {
+                store.add_frame("a", &FrameRow { tracks: &tracks, ..row(frame) }).unwrap();
+            }
+            let summary =
+                |t: &JobTrack| (t.track_id, t.class_name.clone(), t.first_frame, t.last_frame, t.frames_seen);
+            assert_eq!(
+                store.tracks("a").unwrap().iter().map(summary).collect::<Vec<_>>(),
+                [(1, "person".into(), 0, 2, 2), (2, "car".into(), 2, 6, 2)]
+            );
+            assert!(store.tracks("b").unwrap().is_empty(), "tracks belong to their job");
+        } // the process dies with `a` running
+        let store = JobStore::open(dir.path()).unwrap();
+        store.requeue_interrupted().unwrap();
+        let resumed = store.claim_next().unwrap().unwrap();
+        assert_eq!(
+            (resumed.job_id.as_str(), resumed.resume_after, resumed.track_ids_after),
+            ("a", Some(6), 2)
+        );
+        store.delete("a").unwrap();
+        assert!(store.tracks("a").unwrap().is_empty(), "a job's tracks go with it");
     }
 
     #[test]
