@@ -5,9 +5,10 @@
 //! 1. every track's constant-velocity Kalman filter (state: centre, aspect, height and their velocities) is
 //!    stepped to `t` — by the real time since its last step, so a stream that drops frames under load simply
 //!    takes a longer step;
-//! 2. high-score detections (≥ `high_threshold`) are assigned to confirmed and lost tracks by IoU with the
-//!    predicted boxes (optimal assignment, pairs under `match_iou` refused);
-//! 3. low-score detections (≥ `low_threshold`) are assigned to the confirmed tracks still unmatched
+//! 2. high-score detections (≥ `high_threshold`) are assigned to confirmed and lost tracks by IoU — the
+//!    better of the IoU with the predicted box and with the last matched box (optimal assignment, pairs under
+//!    `match_iou` refused);
+//! 3. low-score detections (≥ `low_threshold`) are assigned to the confirmed and lost tracks still unmatched
 //!    (`low_match_iou`): they keep occluded objects alive without starting tracks of their own;
 //! 4. remaining high-score detections are offered to tentative tracks (`tentative_match_iou`); a tentative
 //!    track matched again is confirmed and gets its id, one that is not is removed;
@@ -283,6 +284,10 @@ fn invert4(m: [[f64; 4]; 4]) -> Option<[[f64; 4]; 4]> {
 
 // === Assignment ===
 
+fn box_area(b: [f32; 4]) -> f32 {
+    (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0)
+}
+
 pub(crate) fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
@@ -344,6 +349,11 @@ struct Track {
     last_seen: Duration,
     /// The box centre at the last match, for the counting lines.
     centre: [f32; 2],
+    /// The box of the last match.
+    last_box: [f32; 4],
+    /// Whether that box was larger than the one before: an object entering the picture at an edge, whose
+    /// clipped boxes give the filter a velocity it cannot trust yet.
+    growing: bool,
 }
 
 /// One stream's tracks. Created when the stream starts, dropped when it ends.
@@ -421,8 +431,9 @@ impl Tracker {
                 let b = t.kalman.bbox();
                 let c = [b[0].clamp(0.0, fw), b[1].clamp(0.0, fh), b[2].clamp(0.0, fw), b[3].clamp(0.0, fh)];
                 let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
-                // A track lost for longer than the timeout ends before it can match again.
-                gone[i] = area(c) < 0.2 * area(b)
+                // A track lost for longer than the timeout ends before it can match again. An object still
+                // entering (its boxes were growing) has not left, whatever the filter's velocity says.
+                gone[i] = area(c) < 0.2 * area(b) && !t.growing
                     || t.state == State::Lost && at.saturating_sub(t.last_seen) > timeout;
                 c
             })
@@ -434,7 +445,14 @@ impl Tracker {
                     dets.iter()
                         .map(|&d| {
                             let (tr, det) = (&self.tracks[t], &detections[d]);
-                            if tr.class_id == det.class_id { iou(predicted[t], det.xyxy) } else { 0.0 }
+                            // Where the filter predicts the object, or where it was last seen: right after a
+                            // miss the velocity may be off (boxes clipped at an edge, a sudden stop), the last
+                            // box is not.
+                            if tr.class_id == det.class_id {
+                                iou(predicted[t], det.xyxy).max(iou(tr.last_box, det.xyxy))
+                            } else {
+                                0.0
+                            }
                         })
                         .collect()
                 })
@@ -468,9 +486,9 @@ impl Tracker {
             .filter(|&t| self.tracks[t].state != State::Tentative && !gone[t])
             .collect();
         take(pass(&pool, &high, p.match_iou), &mut matched_track, &mut matched_det);
-        // 2. Low-score detections against the confirmed tracks still unmatched.
+        // 2. Low-score detections against the confirmed and lost tracks still unmatched.
         let active: Vec<usize> = (0..self.tracks.len())
-            .filter(|&t| self.tracks[t].state == State::Confirmed && !matched_track[t])
+            .filter(|&t| self.tracks[t].state != State::Tentative && !matched_track[t] && !gone[t])
             .collect();
         take(pass(&active, &low, p.low_match_iou), &mut matched_track, &mut matched_det);
         // 3. Remaining high-score detections against tentative tracks.
@@ -486,6 +504,8 @@ impl Tracker {
             let track = &mut self.tracks[t];
             track.kalman.update(det.xyxy);
             track.last_seen = at;
+            track.growing = box_area(det.xyxy) > box_area(track.last_box);
+            track.last_box = det.xyxy;
             let centre = [(det.xyxy[0] + det.xyxy[2]) / 2.0, (det.xyxy[1] + det.xyxy[3]) / 2.0];
             if track.state == State::Tentative {
                 track.id = self.next_id;
@@ -537,6 +557,8 @@ impl Tracker {
                 last_step: at,
                 last_seen: at,
                 centre,
+                last_box: det.xyxy,
+                growing: false,
             };
             if first_frame {
                 track.id = self.next_id;

@@ -301,9 +301,7 @@ fn synthetic_sequences_keep_their_ids() {
     let per_1000 = switches as f64 * 1000.0 / frames as f64;
     eprintln!("mean IDF1 {idf1:.3}, {per_1000:.2} ID switches per 1000 frames");
     assert!(idf1 >= 0.95, "mean IDF1 {idf1:.3}");
-    // The target is ≤ 1 per 1000 frames; today's tracker makes ~10, nearly all where objects leave or
-    // enter at the picture's edge (docs/pipelines.md): this bound holds today's figure, not the target.
-    assert!(per_1000 <= 12.0, "{switches} ID switches in {frames} frames");
+    assert!(per_1000 <= 1.0, "{switches} ID switches in {frames} frames");
 }
 
 #[test]
