@@ -118,8 +118,8 @@ fuzz SECONDS="60":
 
 # Fuzz the MP4 path of video jobs: box-tree check, demuxer, H.264 decoder (needs cargo-fuzz).
 fuzz-mp4 SECONDS="60":
-    mkdir -p crates/stream-server/fuzz/corpus/mp4
-    cd crates/stream-server && RUSTC_BOOTSTRAP=1 cargo fuzz run mp4 fuzz/corpus/mp4 ../../fixtures/video ../../fixtures/video/malformed -- -max_total_time={{SECONDS}} -malloc_limit_mb=512
+    mkdir -p crates/video-jobs/fuzz/corpus/mp4
+    cd crates/video-jobs && RUSTC_BOOTSTRAP=1 cargo fuzz run mp4 fuzz/corpus/mp4 ../../fixtures/video ../../fixtures/video/malformed -- -max_total_time={{SECONDS}} -malloc_limit_mb=512
 
 # Install the web UI's packages exactly as locked.
 web-install:

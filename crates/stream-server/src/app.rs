@@ -19,9 +19,10 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::PipelineCatalog;
-use crate::jobs::{Jobs, api as jobs_api};
+use crate::jobs::api as jobs_api;
 use crate::metrics::Metrics;
 use crate::pool::InferencePool;
+use video_jobs::Jobs;
 
 /// Everything the handlers share.
 pub(crate) struct AppState {

@@ -29,7 +29,6 @@ mod jobs;
 mod metrics;
 mod net;
 mod pool;
-pub mod video;
 mod ws;
 
 use std::io;
@@ -47,11 +46,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::jobs::{JobSettings, Jobs};
 use crate::{app::AppState, metrics::Metrics, pool::InferencePool};
 pub use crate::{catalog::PipelineCatalog, config::ServerConfig};
 /// A decoded frame, as [`PipelineCatalog::run_on_image`] receives it.
 pub use pipeline_dag::stages::Frame;
+use video_jobs::{JobSettings, Jobs, OpenError};
 
 /// How long the server keeps reading after it closes a connection (the client's close frame, or the rest of an
 /// oversized frame), so that the client can read the error instead of being reset mid-send.
@@ -127,17 +126,20 @@ impl Server {
         }));
         let pool = Arc::new(InferencePool::new(Arc::clone(&catalog), config.inference_threads));
         let jobs = if config.job_workers > 0 {
-            let settings = JobSettings {
-                data_dir: config.data_dir.clone(),
-                workers: config.job_workers,
-                max_upload_bytes: config.max_upload_bytes(),
-                max_pixels: config.max_pixels,
-                retention: config.job_retention(),
-                max_storage_bytes: config.max_storage_bytes(),
-                body_timeout: Duration::from_secs(config.body_timeout_s),
-                upload_min_rate: config.upload_min_rate_kib.saturating_mul(1024),
-            };
-            Some(Arc::new(Jobs::open(&settings, Arc::clone(&catalog), Arc::clone(&pool))?))
+            let mut settings = JobSettings::new(config.data_dir.clone());
+            settings.workers = config.job_workers;
+            settings.max_upload_bytes = config.max_upload_bytes();
+            settings.max_pixels = config.max_pixels;
+            settings.retention = config.job_retention();
+            settings.max_storage_bytes = config.max_storage_bytes();
+            settings.body_timeout = Duration::from_secs(config.body_timeout_s);
+            settings.upload_min_rate = config.upload_min_rate_kib.saturating_mul(1024);
+            let runner = Arc::new(jobs::PoolRunner(Arc::clone(&pool)));
+            let jobs = Jobs::open(&settings, runner).map_err(|error| match error {
+                OpenError::DataDir { path, source } => ServerError::DataDir { path, source },
+                OpenError::Store(error) => ServerError::JobStore(error.to_string()),
+            })?;
+            Some(Arc::new(jobs))
         } else {
             None
         };

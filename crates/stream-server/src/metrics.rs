@@ -8,6 +8,7 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use stream_protocol::{ErrorCode, FrameResult};
 use stream_session::SessionObserver;
+use video_jobs::JobMetrics;
 
 /// Histogram buckets in seconds: 1 ms to 10 s, dense where frame latencies live (10–200 ms).
 const LATENCY_BUCKETS: &[f64] =
@@ -31,18 +32,6 @@ pub(crate) struct Metrics {
     errors: HashMap<ErrorCode, Counter>,
     pipelines: HashMap<String, PipelineMetrics>,
     pub(crate) jobs: std::sync::Arc<JobMetrics>,
-}
-
-/// Video job metrics.
-pub(crate) struct JobMetrics {
-    /// `stream_job_frames_processed`: video frames run through a pipeline by job workers.
-    pub(crate) frames_processed: Counter,
-    /// `stream_jobs_submitted`.
-    pub(crate) submitted: Counter,
-    /// `stream_jobs_finished{status="completed"}`.
-    pub(crate) completed: Counter,
-    /// `stream_jobs_finished{status="failed"}`.
-    pub(crate) failed: Counter,
 }
 
 impl std::fmt::Debug for Metrics {

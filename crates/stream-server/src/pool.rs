@@ -23,6 +23,10 @@ impl InferencePool {
     pub(crate) fn new(catalog: Arc<dyn PipelineCatalog>, threads: usize) -> Self {
         Self { catalog, permits: Arc::new(Semaphore::new(threads.max(1))) }
     }
+
+    pub(crate) fn catalog(&self) -> &dyn PipelineCatalog {
+        &*self.catalog
+    }
 }
 
 impl InferencePool {

@@ -13,6 +13,7 @@ const CRATES: &[(&str, &str)] = &[
     ("backpressure", "crates/backpressure"),
     ("stream-session", "crates/stream-session"),
     ("pipeline-dag", "crates/pipeline-dag"),
+    ("video-jobs", "crates/video-jobs"),
     ("stream-server", "crates/stream-server"),
     ("bins/stream-server", "bins/stream-server"),
     ("bins/stream-bench", "bins/stream-bench"),
@@ -73,8 +74,15 @@ fn the_layers_keep_their_invariants() {
                 assert!(!crate_deps.contains(d), "only pipeline-dag may name {d}, but {name} does");
             }
         }
-        if ["stream-protocol", "frame-validate", "backpressure", "stream-session", "pipeline-dag"]
-            .contains(name)
+        if [
+            "stream-protocol",
+            "frame-validate",
+            "backpressure",
+            "stream-session",
+            "pipeline-dag",
+            "video-jobs",
+        ]
+        .contains(name)
         {
             for d in network {
                 assert!(!crate_deps.contains(d), "nothing below stream-server may name {d}, but {name} does");
@@ -84,9 +92,12 @@ fn the_layers_keep_their_invariants() {
     for pure in ["crates/frame-validate", "crates/backpressure", "crates/stream-protocol"] {
         assert!(!deps(pure).contains("tokio"), "{pure} does no I/O and knows no tokio");
     }
+    for sessionless in ["crates/pipeline-dag", "crates/video-jobs"] {
+        assert!(!deps(sessionless).contains("stream-session"), "{sessionless} knows nothing of sessions");
+    }
     assert!(
-        !deps("crates/pipeline-dag").contains("stream-session"),
-        "pipeline-dag knows nothing of sessions"
+        !deps("crates/video-jobs").contains("stream-server"),
+        "video-jobs is embedded by the server, not the other way round"
     );
 }
 

@@ -14,11 +14,12 @@ use stream_protocol::http::{JobList, JobResults, JobState, JobSubmitted};
 use tokio::io::AsyncWriteExt;
 use tower_http::services::ServeFile;
 
-use super::store::{NewJob, StoreError};
+use video_jobs::Jobs;
+use video_jobs::store::{NewJob, ResultRow, StoreError};
+use video_jobs::video::{SNIFF_LEN, looks_like_mp4};
+
 use super::upload::{BodyError, BodyLimits, Delivered, GuardedBody, MULTIPART_OVERHEAD};
-use super::{Jobs, ResultRow};
 use crate::app::{AppState, http_error};
-use crate::video::{SNIFF_LEN, looks_like_mp4};
 use crate::ws::truncate;
 
 /// Room for the multipart envelope and the small fields on top of the file itself.
@@ -250,7 +251,7 @@ pub(crate) async fn submit(
 }
 
 fn check_pipeline(jobs: &Jobs, pipeline_id: &str) -> Result<(), ApiError> {
-    if jobs.catalog().is_valid_pipeline(pipeline_id) {
+    if jobs.runner().is_valid_pipeline(pipeline_id) {
         return Ok(());
     }
     Err(ApiError::new(

@@ -5,7 +5,7 @@
 //! errors are sentences a user can act on ([`VideoError`]).
 //!
 //! ```no_run
-//! use stream_server::video::{Sampling, VideoFrames};
+//! use video_jobs::video::{Sampling, VideoFrames};
 //!
 //! // Every 10th frame of the clip, at most 100 of them, none over 40 Mpixels.
 //! let sampling = Sampling { stride: 10, max_frames: Some(100) };
@@ -14,7 +14,7 @@
 //! while let Some(f) = frames.next_frame()? {
 //!     println!("frame {} at {} ms: {}x{}", f.index, f.timestamp_ms, f.frame.width(), f.frame.height());
 //! }
-//! # Ok::<(), stream_server::video::VideoError>(())
+//! # Ok::<(), video_jobs::video::VideoError>(())
 //! ```
 
 mod guard;

@@ -59,10 +59,10 @@ const MIGRATIONS: &[&str] = &[
 
 /// A job whose processing was cut off this many times by a process that died is failed, not requeued: it may
 /// be what kills the process.
-pub(crate) const MAX_INTERRUPTIONS: i64 = 2;
+pub const MAX_INTERRUPTIONS: i64 = 2;
 
 /// The message of a job failed for that reason.
-pub(crate) const INTERRUPTED_MESSAGE: &str = "The server stopped twice while processing this video; it is not \
+pub const INTERRUPTED_MESSAGE: &str = "The server stopped twice while processing this video; it is not \
      retried again (if the video is what stopped it, the server log says more)";
 
 /// SQLite's clock as RFC 3339 UTC with milliseconds: `2026-11-25T12:40:03.120Z`.
@@ -73,7 +73,7 @@ const STATUS_COLUMNS: &str = "job_id, pipeline_id, file_name, status, progress, 
 
 /// A store failure: the database could not be opened, migrated, read or written.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
+pub enum StoreError {
     #[error("job database {path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
     #[error("job database: {0}")]
@@ -88,93 +88,93 @@ pub(crate) enum StoreError {
 
 /// What a new job needs.
 #[derive(Debug, Clone)]
-pub(crate) struct NewJob {
-    pub(crate) job_id: String,
-    pub(crate) pipeline_id: String,
-    pub(crate) file_name: String,
-    pub(crate) input_path: PathBuf,
-    pub(crate) input_bytes: u64,
-    pub(crate) frame_stride: u32,
-    pub(crate) max_frames: Option<u32>,
+pub struct NewJob {
+    pub job_id: String,
+    pub pipeline_id: String,
+    pub file_name: String,
+    pub input_path: PathBuf,
+    pub input_bytes: u64,
+    pub frame_stride: u32,
+    pub max_frames: Option<u32>,
 }
 
 /// A job a worker has claimed: what it needs to process it, and where a previous run stopped.
 #[derive(Debug, Clone)]
-pub(crate) struct ClaimedJob {
-    pub(crate) job_id: String,
-    pub(crate) pipeline_id: String,
-    pub(crate) input_path: PathBuf,
-    pub(crate) frame_stride: u32,
-    pub(crate) max_frames: Option<u32>,
+pub struct ClaimedJob {
+    pub job_id: String,
+    pub pipeline_id: String,
+    pub input_path: PathBuf,
+    pub frame_stride: u32,
+    pub max_frames: Option<u32>,
     /// The last frame stored by an earlier run of this job (after a restart), if any.
-    pub(crate) resume_after: Option<u64>,
+    pub resume_after: Option<u64>,
     /// The highest `track_id` an earlier run stored (0: none). A resumed run's tracker starts again at 1, so
     /// its ids are shifted above this one: ids stay unique within the job.
-    pub(crate) track_ids_after: u64,
+    pub track_ids_after: u64,
 }
 
 /// One processed frame and what it adds to the job's counters.
 #[derive(Debug)]
-pub(crate) struct FrameRow<'a> {
-    pub(crate) frame_index: u64,
-    pub(crate) timestamp_ms: u64,
-    pub(crate) result_json: &'a str,
-    pub(crate) detections: u64,
-    pub(crate) text_blocks: u64,
+pub struct FrameRow<'a> {
+    pub frame_index: u64,
+    pub timestamp_ms: u64,
+    pub result_json: &'a str,
+    pub detections: u64,
+    pub text_blocks: u64,
     /// The tracks matched in this frame.
-    pub(crate) tracks: &'a [TrackSeen],
+    pub tracks: &'a [TrackSeen],
 }
 
 /// A track matched in a processed frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TrackSeen {
-    pub(crate) track_id: u64,
-    pub(crate) class_id: u32,
-    pub(crate) class_name: std::sync::Arc<str>,
+pub struct TrackSeen {
+    pub track_id: u64,
+    pub class_id: u32,
+    pub class_name: std::sync::Arc<str>,
 }
 
 /// What [`JobStore::requeue_interrupted`] did.
 #[derive(Debug, Default)]
-pub(crate) struct Interrupted {
+pub struct Interrupted {
     /// Jobs back in the queue.
-    pub(crate) requeued: Vec<String>,
+    pub requeued: Vec<String>,
     /// Jobs failed for being interrupted too often, with their upload's path.
-    pub(crate) failed: Vec<(String, PathBuf)>,
+    pub failed: Vec<(String, PathBuf)>,
 }
 
 /// A completed or failed job, for retention.
 #[derive(Debug, Clone)]
-pub(crate) struct FinishedJob {
-    pub(crate) job_id: String,
-    pub(crate) input_bytes: u64,
+pub struct FinishedJob {
+    pub job_id: String,
+    pub input_bytes: u64,
     /// Finished before the retention cutoff.
-    pub(crate) expired: bool,
+    pub expired: bool,
 }
 
 /// One stored frame, its result as stored JSON text.
 #[derive(Debug, Clone)]
-pub(crate) struct ResultRow {
-    pub(crate) frame_index: u64,
-    pub(crate) timestamp_ms: u64,
-    pub(crate) result_json: String,
+pub struct ResultRow {
+    pub frame_index: u64,
+    pub timestamp_ms: u64,
+    pub result_json: String,
 }
 
 /// Whether a write found its job (a job deleted while running is not an error, but the worker must stop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Written {
+pub enum Written {
     Yes,
     JobGone,
 }
 
 /// The database.
 #[derive(Debug)]
-pub(crate) struct JobStore {
+pub struct JobStore {
     conn: Mutex<Connection>,
 }
 
 impl JobStore {
     /// Opens (creating if needed) `dir/jobs.sqlite3` and brings its schema up to date.
-    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("jobs.sqlite3");
         let open = |path: &Path| -> rusqlite::Result<Connection> {
             let conn = Connection::open(path)?;
@@ -194,7 +194,7 @@ impl JobStore {
         self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
+    pub fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         self.conn().execute(
             &format!(
                 "INSERT INTO jobs (job_id, pipeline_id, file_name, input_path, input_bytes, status, frame_stride,
@@ -214,7 +214,7 @@ impl JobStore {
         Ok(())
     }
 
-    pub(crate) fn status(&self, job_id: &str) -> Result<Option<JobStatus>, StoreError> {
+    pub fn status(&self, job_id: &str) -> Result<Option<JobStatus>, StoreError> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare_cached(&format!("SELECT {STATUS_COLUMNS} FROM jobs WHERE job_id = ?1"))?;
@@ -223,11 +223,7 @@ impl JobStore {
 
     /// At most `limit` jobs, newest first, starting after the job `after` (a `job_id` from an earlier page;
     /// `None`: the newest). The second value is whether more jobs follow.
-    pub(crate) fn list(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<(Vec<JobStatus>, bool), StoreError> {
+    pub fn list(&self, after: Option<&str>, limit: usize) -> Result<(Vec<JobStatus>, bool), StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {STATUS_COLUMNS} FROM jobs
@@ -242,7 +238,7 @@ impl JobStore {
     }
 
     /// The stored video description of a job.
-    pub(crate) fn video(&self, job_id: &str) -> Result<Option<VideoInfo>, StoreError> {
+    pub fn video(&self, job_id: &str) -> Result<Option<VideoInfo>, StoreError> {
         let video: Option<String> = self
             .conn()
             .query_row("SELECT video FROM jobs WHERE job_id = ?1", [job_id], |row| row.get(0))
@@ -253,7 +249,7 @@ impl JobStore {
 
     /// At most `limit` stored frames after frame `after` (`None`: from the first), in video order, each with
     /// its result as the stored JSON text (spliced into responses as is, never parsed again).
-    pub(crate) fn result_rows(
+    pub fn result_rows(
         &self,
         job_id: &str,
         after: Option<u64>,
@@ -276,7 +272,7 @@ impl JobStore {
     }
 
     /// Every track of a job, by id.
-    pub(crate) fn tracks(&self, job_id: &str) -> Result<Vec<JobTrack>, StoreError> {
+    pub fn tracks(&self, job_id: &str) -> Result<Vec<JobTrack>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT track_id, class_id, class_name, first_frame, last_frame, frames_seen FROM tracks
@@ -297,7 +293,7 @@ impl JobStore {
 
     /// The stored video description and every stored frame, in video order (tests; the API pages).
     #[cfg(test)]
-    pub(crate) fn results(
+    pub fn results(
         &self,
         job_id: &str,
     ) -> Result<(Option<VideoInfo>, Vec<stream_protocol::http::JobFrameResult>), StoreError> {
@@ -316,7 +312,7 @@ impl JobStore {
     }
 
     /// Claims the oldest pending job for a worker: it becomes `running`.
-    pub(crate) fn claim_next(&self) -> Result<Option<ClaimedJob>, StoreError> {
+    pub fn claim_next(&self) -> Result<Option<ClaimedJob>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let claimed = tx
@@ -358,7 +354,7 @@ impl JobStore {
     }
 
     /// Records what the worker learnt from the video's index.
-    pub(crate) fn set_video(
+    pub fn set_video(
         &self,
         job_id: &str,
         video: &VideoInfo,
@@ -372,7 +368,7 @@ impl JobStore {
     }
 
     /// Stores one frame's result and the job's new counters in one transaction.
-    pub(crate) fn add_frame(&self, job_id: &str, frame: &FrameRow<'_>) -> Result<Written, StoreError> {
+    pub fn add_frame(&self, job_id: &str, frame: &FrameRow<'_>) -> Result<Written, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let changed = tx.execute(
@@ -415,7 +411,7 @@ impl JobStore {
         Ok(Written::Yes)
     }
 
-    pub(crate) fn complete(&self, job_id: &str) -> Result<Written, StoreError> {
+    pub fn complete(&self, job_id: &str) -> Result<Written, StoreError> {
         let changed = self.conn().execute(
             &format!(
                 "UPDATE jobs SET status = 'completed', progress = 100, frames_total = frames_processed,
@@ -427,7 +423,7 @@ impl JobStore {
         Ok(if changed == 1 { Written::Yes } else { Written::JobGone })
     }
 
-    pub(crate) fn fail(&self, job_id: &str, message: &str) -> Result<Written, StoreError> {
+    pub fn fail(&self, job_id: &str, message: &str) -> Result<Written, StoreError> {
         let changed = self.conn().execute(
             &format!(
                 "UPDATE jobs SET status = 'failed', error_message = ?2, updated_at = {NOW}
@@ -439,7 +435,7 @@ impl JobStore {
     }
 
     /// Puts a running job back in the queue (shutdown, or a worker that stopped without finishing it).
-    pub(crate) fn requeue(&self, job_id: &str) -> Result<(), StoreError> {
+    pub fn requeue(&self, job_id: &str) -> Result<(), StoreError> {
         self.conn().execute(
             &format!("UPDATE jobs SET status = 'pending', updated_at = {NOW} WHERE job_id = ?1 AND status = 'running'"),
             [job_id],
@@ -450,7 +446,7 @@ impl JobStore {
     /// At start-up: every job a previous process left `running` was cut off by that process's death. It goes
     /// back to `pending`, unless this has happened [`MAX_INTERRUPTIONS`] times: then it is failed with
     /// [`INTERRUPTED_MESSAGE`], so a video that kills the process cannot make it crash in a loop.
-    pub(crate) fn requeue_interrupted(&self) -> Result<Interrupted, StoreError> {
+    pub fn requeue_interrupted(&self) -> Result<Interrupted, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let failed = {
@@ -476,7 +472,7 @@ impl JobStore {
     }
 
     /// Every upload path a job refers to (to find files no job owns).
-    pub(crate) fn input_paths(&self) -> Result<Vec<PathBuf>, StoreError> {
+    pub fn input_paths(&self) -> Result<Vec<PathBuf>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT input_path FROM jobs")?;
         let paths = stmt.query_map([], |row| row.get::<_, String>(0))?;
@@ -484,21 +480,21 @@ impl JobStore {
     }
 
     /// Bytes of uploads held by jobs that still have theirs (see [`release_upload`](Self::release_upload)).
-    pub(crate) fn upload_bytes(&self) -> Result<u64, StoreError> {
+    pub fn upload_bytes(&self) -> Result<u64, StoreError> {
         let bytes: i64 =
             self.conn().query_row("SELECT COALESCE(SUM(input_bytes), 0) FROM jobs", [], |row| row.get(0))?;
         Ok(bytes.max(0) as u64)
     }
 
     /// Records that a job's upload was removed from disk (it failed): it no longer counts against the quota.
-    pub(crate) fn release_upload(&self, job_id: &str) -> Result<(), StoreError> {
+    pub fn release_upload(&self, job_id: &str) -> Result<(), StoreError> {
         self.conn().execute("UPDATE jobs SET input_bytes = 0 WHERE job_id = ?1", [job_id])?;
         Ok(())
     }
 
     /// Finished (completed or failed) jobs, oldest first, with their upload's size, and whether each
-    /// finished before `cutoff` (an RFC 3339 UTC time as [`NOW`] writes them).
-    pub(crate) fn finished_oldest_first(&self, cutoff: &str) -> Result<Vec<FinishedJob>, StoreError> {
+    /// finished before `cutoff` (an RFC 3339 UTC time with milliseconds, as the store writes them).
+    pub fn finished_oldest_first(&self, cutoff: &str) -> Result<Vec<FinishedJob>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT job_id, input_bytes, updated_at < ?1 FROM jobs
@@ -514,8 +510,8 @@ impl JobStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// The time `seconds` ago, as [`NOW`] writes times.
-    pub(crate) fn time_ago(&self, seconds: u64) -> Result<String, StoreError> {
+    /// The time `seconds` ago, as the store writes times (RFC 3339 UTC with milliseconds).
+    pub fn time_ago(&self, seconds: u64) -> Result<String, StoreError> {
         let modifier = format!("-{seconds} seconds");
         Ok(self
             .conn()
@@ -523,7 +519,7 @@ impl JobStore {
     }
 
     /// Removes a job and its results; returns its upload's path if it existed.
-    pub(crate) fn delete(&self, job_id: &str) -> Result<Option<PathBuf>, StoreError> {
+    pub fn delete(&self, job_id: &str) -> Result<Option<PathBuf>, StoreError> {
         let path: Option<String> = self
             .conn()
             .query_row("DELETE FROM jobs WHERE job_id = ?1 RETURNING input_path", [job_id], |row| row.get(0))
@@ -532,7 +528,7 @@ impl JobStore {
     }
 
     /// The upload's path of a job, if the job exists.
-    pub(crate) fn input_path(&self, job_id: &str) -> Result<Option<PathBuf>, StoreError> {
+    pub fn input_path(&self, job_id: &str) -> Result<Option<PathBuf>, StoreError> {
         let path: Option<String> = self
             .conn()
             .query_row("SELECT input_path FROM jobs WHERE job_id = ?1", [job_id], |row| row.get(0))

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stream_server::video::{Sampling, VideoFrames};
+use video_jobs::video::{Sampling, VideoFrames};
 
 fn decode_all(path: &Path, sampling: Sampling) -> u64 {
     let mut frames = VideoFrames::open(path, sampling, u64::MAX).expect("opens");

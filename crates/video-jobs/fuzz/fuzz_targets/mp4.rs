@@ -10,7 +10,7 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
-use stream_server::video::{Sampling, VideoFrames};
+use video_jobs::video::{Sampling, VideoFrames};
 
 fuzz_target!(|bytes: &[u8]| {
     // VideoFrames reads a file, as jobs do; tmpfs keeps that cheap.
@@ -64,7 +64,7 @@ impl Drop for ShmFile {
 
 fn tempfile_in_shm() -> ShmFile {
     let dir = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
-    let path = std::path::PathBuf::from(format!("{dir}/stream-server-fuzz-mp4-{}", std::process::id()));
+    let path = std::path::PathBuf::from(format!("{dir}/video-jobs-fuzz-mp4-{}", std::process::id()));
     let file = std::fs::File::create(&path).unwrap();
     ShmFile { path, file }
 }
