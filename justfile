@@ -18,7 +18,7 @@ default:
 # Everything CI checks: format, lints, tests, docs, dependency policy, web UI, browser tests, onnxruntime.
 test: prereqs fmt-check clippy test-rust doc deny web-check e2e test-onnxruntime
 
-# (Seconds, before any build: installs cargo-deny, Chromium (as root, with apt-get) and onnxruntime's library
+# (Seconds, before any build: installs cargo-deny, Chromium and PostgreSQL (as root, with apt-get) and onnxruntime's library
 # where it can; otherwise stops with the command to run.)
 
 # Check what `just test` needs.
@@ -38,6 +38,14 @@ prereqs:
             apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
         else
             missing "Chromium for the browser tests" "run: sudo apt-get install chromium"
+        fi
+    fi
+    if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [[ -z "${STREAM_TEST_PG_BIN:-}" ]]; then
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            echo "just test: installing Debian's postgresql for the shared job store's tests"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+        else
+            missing "PostgreSQL for the job store tests (they start their own throw-away cluster)" "run: sudo apt-get install postgresql (or set STREAM_TEST_PG_BIN to the folder of initdb and pg_ctl)"
         fi
     fi
     command -v nasm >/dev/null 2>&1 || echo "just test: note: without nasm (apt-get install nasm) the H.264 decoder builds without its assembly (slower, still correct)"

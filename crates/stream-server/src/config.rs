@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use thiserror::Error;
+use video_jobs::StoreConfig;
 
 /// Environment variable naming the config file (the `--config` flag wins over it).
 pub const CONFIG_ENV: &str = "STREAM_CONFIG";
@@ -506,6 +507,47 @@ impl Kind for Format {
     }
     fn show(value: &LogFormat) -> String {
         value.to_string()
+    }
+}
+
+/// The job store: `sqlite`, or a `postgres://` URL. Shown with any password masked.
+struct JobStoreKind;
+
+impl Kind for JobStoreKind {
+    type Value = StoreConfig;
+    fn parse(text: &str) -> Option<StoreConfig> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("sqlite") {
+            Some(StoreConfig::Sqlite)
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Some(StoreConfig::Postgres(text.to_owned()))
+        } else {
+            None
+        }
+    }
+    fn from_toml(value: &toml::Value) -> Option<StoreConfig> {
+        value.as_str().and_then(Self::parse)
+    }
+    fn expected() -> String {
+        "sqlite or a postgres:// URL".to_owned()
+    }
+    fn show(value: &StoreConfig) -> String {
+        match value {
+            StoreConfig::Sqlite => "sqlite".to_owned(),
+            StoreConfig::Postgres(url) => mask_password(url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -1139,4 +1181,12 @@ settings! {
         env "STREAM_JOB_WORKERS", flag "job-workers", value "N", shown "1",
         help "Background video job workers; each holds at most one inference slot at a time, so this is the \
               share of --inference-threads jobs can take. 0 turns video jobs off";
+    job_store: StoreConfig = StoreConfig::Sqlite, kind JobStoreKind,
+        env "STREAM_JOB_STORE", flag "job-store", value "STORE", shown "sqlite",
+        help "Where jobs are kept: sqlite (a file in --data-dir, one replica runs jobs) or a postgres:// URL (a \
+              database every replica shares: see docs/operations.md)";
+    job_lease_s: u64 = 30, kind Int<u64, 3, 3600>,
+        env "STREAM_JOB_LEASE_S", flag "job-lease-s", value "SECONDS", shown "30",
+        help "How long a worker's claim on a job holds without renewal (renewed every third of it): a replica \
+              that dies has its job taken over by another after this long (3 to 3600)";
 }

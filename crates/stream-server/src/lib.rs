@@ -128,6 +128,8 @@ impl Server {
         let jobs = if config.job_workers > 0 {
             let mut settings = JobSettings::new(config.data_dir.clone());
             settings.workers = config.job_workers;
+            settings.store = config.job_store.clone();
+            settings.lease = Duration::from_secs(config.job_lease_s);
             settings.max_upload_bytes = config.max_upload_bytes();
             settings.max_pixels = config.max_pixels;
             settings.retention = config.job_retention();

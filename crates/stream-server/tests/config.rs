@@ -225,6 +225,14 @@ const GOOD: &[(&str, &str, &str, &str)] = &[
     ("job_retention_h", "0", "0", "0"),
     ("max_storage_mb", "2048", "2048", "2048"),
     ("job_workers", "4", "4", "4"),
+    // The password never reaches the start-up log.
+    (
+        "job_store",
+        "postgres://app:secret@db.lan:5432/jobs",
+        "\"postgres://app:secret@db.lan:5432/jobs\"",
+        "postgres://app:***@db.lan:5432/jobs",
+    ),
+    ("job_lease_s", "10", "10", "10"),
 ];
 
 #[test]
@@ -286,6 +294,8 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("job_retention_h", "a week", "-1", "expected a whole number"),
     ("max_storage_mb", "0", "0", "expected a whole number of at least 1"),
     ("job_workers", "-1", "-1", "expected a whole number"),
+    ("job_store", "mysql://db/jobs", "3", "expected sqlite or a postgres:// URL"),
+    ("job_lease_s", "2", "3601", "expected a whole number between 3 and 3600"),
 ];
 
 #[test]

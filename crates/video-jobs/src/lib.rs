@@ -2,7 +2,8 @@
 //! workers decode frame by frame and run through a pipeline, storing each frame's result.
 //!
 //! - [`video`]: H.264 MP4 → RGB frames, every size checked against the file before it is trusted;
-//! - [`store`]: the job store (SQLite, WAL, schema versioned in code): jobs, per-frame results, tracks;
+//! - [`store`]: the job store — SQLite (one replica) or PostgreSQL (shared by replicas), one trait: jobs,
+//!   per-frame results, tracks, claims and leases;
 //! - [`Jobs`]: the service — claiming, workers, retention, the upload quota.
 //!
 //! The crate knows no HTTP and no sessions: it runs frames through a [`FrameRunner`] the embedder provides
@@ -11,7 +12,8 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use video_jobs::{FrameRunner, JobMetrics, JobSettings, Jobs, RunError, store::NewJob};
+//! use video_jobs::store::NewJob;
+//! use video_jobs::{FrameRunner, JobMetrics, JobSettings, Jobs, RunError};
 //!
 //! /// Runs each frame through a `PipelineRegistry` (a tracked pipeline would keep a `PipelineStream` in
 //! /// `stream`, as stream-server's catalog does).
@@ -42,7 +44,7 @@
 //! let (tracker, shutdown) = (tokio_util::task::TaskTracker::new(), tokio_util::sync::CancellationToken::new());
 //! jobs.start_workers(&tracker, &shutdown, Arc::new(JobMetrics::default()));
 //! // With the MP4 saved at `jobs.upload_path("job-1")`:
-//! jobs.store().insert(&NewJob {
+//! jobs.insert(&NewJob {
 //!     job_id: "job-1".into(),
 //!     pipeline_id: "yolo".into(),
 //!     file_name: "clip.mp4".into(),
@@ -60,4 +62,6 @@ pub mod video;
 
 mod service;
 
-pub use service::{FrameRunner, JobMetrics, JobSettings, Jobs, OpenError, RunError, UploadReservation};
+pub use service::{
+    FrameRunner, JobMetrics, JobSettings, Jobs, OpenError, RunError, StoreConfig, UploadReservation,
+};

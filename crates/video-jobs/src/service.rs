@@ -16,12 +16,18 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::store::{self, ClaimedJob, FrameRow, JobStore, StoreError, TrackSeen, Written};
+use crate::store::{
+    self, ClaimedJob, FrameRow, Interrupted, JobStore, NewJob, PostgresStore, SqliteStore, StoreError,
+    TrackSeen, Written,
+};
 use crate::video::{Sampling, VideoError, VideoFrames};
 
 /// How often an idle worker looks for pending jobs even without a wake-up (jobs submitted by another replica
 /// sharing the store, or requeued ones).
 const POLL: Duration = Duration::from_secs(2);
+
+/// Cached copies of stored videos (PostgreSQL store) unused for this long are removed.
+const CACHE_IDLE: Duration = Duration::from_secs(3600);
 
 /// How often finished jobs are checked against the retention settings.
 const SWEEP: Duration = Duration::from_secs(60);
@@ -98,7 +104,9 @@ pub enum OpenError {
 
 /// The job service: the store, where uploads go, and what workers need.
 pub struct Jobs {
-    store: JobStore,
+    store: Box<dyn JobStore>,
+    /// How long a claim holds without renewal (renewed every third of it while the job runs).
+    lease: Duration,
     uploads: PathBuf,
     runner: Arc<dyn FrameRunner>,
     max_pixels: u64,
@@ -124,12 +132,36 @@ impl std::fmt::Debug for Jobs {
     }
 }
 
+/// Which database holds the jobs.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `jobs.sqlite3` in the data directory, owned by this process (one replica runs jobs).
+    Sqlite,
+    /// A PostgreSQL database shared by every replica: a `postgres://` URL.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite => f.write_str("Sqlite"),
+            // The URL may hold a password.
+            Self::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
+
 /// Settings of the job service (stream-server takes them from its configuration; docs/operations.md).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct JobSettings {
-    /// The store and the `uploads/` folder live here.
+    /// The SQLite store (with [`StoreConfig::Sqlite`]) and the `uploads/` folder live here.
     pub data_dir: PathBuf,
+    /// The job store.
+    pub store: StoreConfig,
+    /// How long a worker's claim on a job holds without renewal; renewed every third of it while the job runs.
+    /// A replica that dies has its job taken over by another once this has passed.
+    pub lease: Duration,
     /// Background workers (0: jobs are accepted but never run).
     pub workers: usize,
     /// The largest upload accepted, in bytes.
@@ -151,6 +183,8 @@ impl JobSettings {
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
+            store: StoreConfig::Sqlite,
+            lease: Duration::from_secs(30),
             workers: 1,
             max_upload_bytes: 500 * 1024 * 1024,
             max_pixels: 40_000_000,
@@ -168,19 +202,18 @@ impl Jobs {
         let uploads = settings.data_dir.join("uploads");
         std::fs::create_dir_all(&uploads)
             .map_err(|source| OpenError::DataDir { path: uploads.clone(), source })?;
-        let store = JobStore::open(&settings.data_dir)?;
-        let interrupted = store.requeue_interrupted()?;
-        for job_id in &interrupted.requeued {
-            tracing::warn!(job_id, "job_requeued");
-        }
-        for (job_id, path) in &interrupted.failed {
-            tracing::error!(job_id, error_message = store::INTERRUPTED_MESSAGE, "job_failed");
-            remove_upload(&store, job_id, path);
-        }
+        let store: Box<dyn JobStore> = match &settings.store {
+            StoreConfig::Sqlite => Box::new(SqliteStore::open(&settings.data_dir)?),
+            StoreConfig::Postgres(url) => Box::new(PostgresStore::open(url)?),
+        };
+        // The process that owns an exclusive store is gone: whatever it left running was cut off.
+        let interrupted = store.recover(store.exclusive())?;
+        handle_interrupted(&*store, &interrupted);
         let owned = store.input_paths()?;
         remove_orphans(&uploads, &owned.iter().filter_map(|p| p.file_name()).map(OsString::from).collect());
         let jobs = Self {
             store,
+            lease: settings.lease,
             uploads,
             runner,
             max_pixels: settings.max_pixels,
@@ -201,13 +234,10 @@ impl Jobs {
     /// retention age, then the oldest finished jobs while the uploads on disk, plus `incoming` bytes, exceed the
     /// storage limit. Returns how many jobs it deleted.
     pub fn sweep(&self, incoming: u64) -> Result<usize, StoreError> {
-        let cutoff = match self.retention {
-            Some(age) => self.store.time_ago(age.as_secs())?,
-            None => String::new(),
-        };
+        self.sweep_cache();
         let mut stored = self.store.upload_bytes()?;
         let arriving = self.arriving.load(Ordering::Acquire);
-        let finished = self.store.finished_oldest_first(&cutoff)?;
+        let finished = self.store.finished_oldest_first(self.retention)?;
         // Finished jobs are deleted for room only if that makes enough: never for an upload that will be refused.
         let evictable: u64 = finished.iter().map(|job| job.input_bytes).sum();
         let wanted = arriving.saturating_add(incoming);
@@ -218,9 +248,7 @@ impl Jobs {
             if !job.expired && !over {
                 break;
             }
-            if let Some(path) = self.store.delete(&job.job_id)? {
-                remove_file_logged(&job.job_id, &path);
-            }
+            self.delete(&job.job_id)?;
             stored = stored.saturating_sub(job.input_bytes);
             deleted += 1;
             let reason = if job.expired { "retention_age" } else { "storage_limit" };
@@ -275,6 +303,95 @@ impl Jobs {
         }
     }
 
+    /// Records a new job whose upload is already at `job.input_path`; a store that keeps uploads (PostgreSQL)
+    /// takes a copy in the same transaction, and the local file is removed: every replica reads it from there.
+    pub fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
+        let mut file = std::fs::File::open(&job.input_path)?;
+        self.store.insert(job, &mut file)?;
+        if self.store.keeps_uploads() {
+            remove_file_logged(&job.job_id, &job.input_path);
+        }
+        Ok(())
+    }
+
+    /// A local copy of a job's video for `job`'s worker: the upload itself with SQLite; with a store that keeps
+    /// uploads, a copy written chunk by chunk into the uploads folder (removed when the run ends). `None`: the
+    /// video is gone.
+    fn local_video(&self, job: &ClaimedJob) -> Result<Option<PathBuf>, StoreError> {
+        if !self.store.keeps_uploads() {
+            return Ok(job.input_path.is_file().then(|| job.input_path.clone()));
+        }
+        let path = self.upload_path(&job.job_id);
+        if path.is_file() {
+            return Ok(Some(path));
+        }
+        self.copy_out(&job.job_id, &path)
+    }
+
+    /// Writes the stored upload of `job_id` to `path` (through a `.part` file, renamed when complete).
+    fn copy_out(&self, job_id: &str, path: &Path) -> Result<Option<PathBuf>, StoreError> {
+        let partial = path.with_extension("part");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+        let found = self.store.read_upload(job_id, &mut out).and_then(|found| {
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            Ok(found)
+        });
+        if !matches!(found, Ok(true)) {
+            let _ = std::fs::remove_file(&partial);
+            return found.map(|_| None);
+        }
+        std::fs::rename(&partial, path)?;
+        Ok(Some(path.to_owned()))
+    }
+
+    /// The path of a job's video for the API to serve (`None`: no such job or video). With a store that keeps
+    /// uploads, a local copy under `cache/` made on first request and removed by the sweeper an hour after
+    /// its last use.
+    pub fn video_file(&self, job_id: &str) -> Result<Option<PathBuf>, StoreError> {
+        let Some(input_path) = self.store.input_path(job_id)? else { return Ok(None) };
+        if !self.store.keeps_uploads() {
+            return Ok(Some(input_path));
+        }
+        let cache = self.cache_dir();
+        std::fs::create_dir_all(&cache)?;
+        let path = cache.join(format!("{job_id}.mp4"));
+        if path.is_file() {
+            // Marks its use for the sweeper.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            return Ok(Some(path));
+        }
+        self.copy_out(job_id, &path)
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.uploads.with_file_name("cache")
+    }
+
+    /// Removes cached videos unused for an hour (see [`video_file`](Self::video_file)).
+    fn sweep_cache(&self) {
+        let Ok(entries) = std::fs::read_dir(self.cache_dir()) else { return };
+        for entry in entries.flatten() {
+            let idle = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if idle.is_some_and(|idle| idle > CACHE_IDLE) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Deletes a job, its results and its upload (and this replica's cached copy); `false`: no such job. A
+    /// running job stops at its next frame.
+    pub fn delete(&self, job_id: &str) -> Result<bool, StoreError> {
+        let Some(path) = self.store.delete(job_id)? else { return Ok(false) };
+        remove_file_logged(job_id, &path);
+        if self.store.keeps_uploads() {
+            remove_file_logged(job_id, &self.cache_dir().join(format!("{job_id}.mp4")));
+        }
+        Ok(true)
+    }
+
     /// Where job `job_id`'s upload lives.
     pub fn upload_path(&self, job_id: &str) -> PathBuf {
         self.uploads.join(format!("{job_id}.mp4"))
@@ -286,8 +403,8 @@ impl Jobs {
     }
 
     /// The store: what the API reads and writes.
-    pub fn store(&self) -> &JobStore {
-        &self.store
+    pub fn store(&self) -> &dyn JobStore {
+        &*self.store
     }
 
     /// The runner jobs' frames go through.
@@ -308,16 +425,17 @@ impl Jobs {
             }
             let claimed = {
                 let jobs = Arc::clone(&self);
-                tokio::task::spawn_blocking(move || jobs.store.claim_next()).await
+                tokio::task::spawn_blocking(move || {
+                    // Jobs whose lease expired (their replica died or stalled) go back to the queue first.
+                    let interrupted = jobs.store.recover(false)?;
+                    handle_interrupted(&*jobs.store, &interrupted);
+                    jobs.store.claim_next(jobs.lease)
+                })
+                .await
             };
             match claimed {
                 Ok(Ok(Some(job))) => {
-                    let jobs = Arc::clone(&self);
-                    let (token, metrics) = (shutdown.clone(), Arc::clone(&metrics));
-                    let run = tokio::task::spawn_blocking(move || jobs.process(&job, &token, &metrics));
-                    if let Err(error) = run.await {
-                        tracing::error!(worker, error = %error, "job worker task failed");
-                    }
+                    self.run_leased(worker, Arc::new(job), &shutdown, &metrics).await;
                     continue;
                 }
                 Ok(Ok(None)) => {}
@@ -332,6 +450,51 @@ impl Jobs {
         }
     }
 
+    /// Runs a claimed job on a blocking thread, renewing its lease every third of the lease meanwhile; a
+    /// renewal that finds the job no longer this run's (deleted, or taken over after the lease expired) stops
+    /// the run at its next frame.
+    async fn run_leased(
+        self: &Arc<Self>,
+        worker: usize,
+        job: Arc<ClaimedJob>,
+        shutdown: &CancellationToken,
+        metrics: &Arc<JobMetrics>,
+    ) {
+        let stop = shutdown.child_token();
+        let run = {
+            let (jobs, job, stop, metrics) =
+                (Arc::clone(self), Arc::clone(&job), stop.clone(), Arc::clone(metrics));
+            tokio::task::spawn_blocking(move || jobs.process(&job, &stop, &metrics))
+        };
+        tokio::pin!(run);
+        let mut renewals =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.lease / 3, self.lease / 3);
+        renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ended = &mut run => {
+                    if let Err(error) = ended {
+                        tracing::error!(worker, error = %error, "job worker task failed");
+                    }
+                    return;
+                }
+                _ = renewals.tick() => {
+                    let (jobs, leased) = (Arc::clone(self), Arc::clone(&job));
+                    match tokio::task::spawn_blocking(move || jobs.store.renew(&leased, jobs.lease)).await {
+                        Ok(Ok(Written::Yes)) => {}
+                        Ok(Ok(Written::JobGone)) => {
+                            tracing::warn!(job_id = job.job_id, "job_lease_lost");
+                            stop.cancel();
+                        }
+                        // The lease may still be renewed at the next tick, before it expires.
+                        Ok(Err(error)) => tracing::error!(job_id = job.job_id, error = %error, "cannot renew a job's lease"),
+                        Err(error) => tracing::error!(job_id = job.job_id, error = %error, "cannot renew a job's lease"),
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs one claimed job to its end on the calling (blocking) thread and records how it ended.
     fn process(&self, job: &ClaimedJob, shutdown: &CancellationToken, metrics: &JobMetrics) {
         let job_id = job.job_id.as_str();
@@ -340,7 +503,7 @@ impl Jobs {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.run(job, shutdown, metrics)))
             .unwrap_or_else(|_| Err(JobFailure::Internal("panic while processing the video".into())));
         let recorded = match outcome {
-            Ok(Ended::Completed) => self.store.complete(job_id).map(|written| {
+            Ok(Ended::Completed) => self.store.complete(job).map(|written| {
                 if written == Written::Yes {
                     metrics.completed.increment(1);
                     tracing::info!(job_id, "job_completed");
@@ -352,16 +515,16 @@ impl Jobs {
             }
             Ok(Ended::Stopped) => {
                 tracing::info!(job_id, "job_requeued");
-                self.store.requeue(job_id)
+                self.store.requeue(job)
             }
             Err(failure) => {
                 let message = failure.to_string();
                 tracing::warn!(job_id, error_message = message, "job_failed");
-                self.store.fail(job_id, &message).map(|written| {
+                self.store.fail(job, &message).map(|written| {
                     if written == Written::Yes {
                         metrics.failed.increment(1);
                         // Nothing will read a failed job's video again: its disk space goes back.
-                        remove_upload(&self.store, job_id, &job.input_path);
+                        remove_upload(&*self.store, job_id, &job.input_path);
                     }
                 })
             }
@@ -380,12 +543,13 @@ impl Jobs {
         if !self.runner.is_valid_pipeline(&job.pipeline_id) {
             return Err(JobFailure::Pipeline(format!("Unknown pipeline_id: {}", job.pipeline_id)));
         }
-        if !job.input_path.is_file() {
+        let Some(video) = self.local_video(job)? else {
             return Err(JobFailure::Internal("the uploaded file is missing from the data directory".into()));
-        }
+        };
+        let _local_copy = self.store.keeps_uploads().then(|| RemoveOnDrop(video.clone()));
         let sampling = Sampling { stride: job.frame_stride, max_frames: job.max_frames };
-        let mut frames = VideoFrames::open(&job.input_path, sampling, self.max_pixels)?;
-        if self.store.set_video(&job.job_id, &frames.info(), frames.frames_total())? == Written::JobGone {
+        let mut frames = VideoFrames::open(&video, sampling, self.max_pixels)?;
+        if self.store.set_video(job, &frames.info(), frames.frames_total())? == Written::JobGone {
             return Ok(Ended::Gone);
         }
         // The job's stream: a tracked pipeline follows objects from frame to frame, stepped by the frames' times
@@ -421,7 +585,7 @@ impl Jobs {
                 text_blocks: result.ocr.as_ref().map_or(0, |o| o.blocks.len() as u64),
                 tracks: &tracks_seen,
             };
-            if self.store.add_frame(&job.job_id, &row)? == Written::JobGone {
+            if self.store.add_frame(job, &row)? == Written::JobGone {
                 return Ok(Ended::Gone);
             }
             metrics.frames_processed.increment(1);
@@ -479,8 +643,28 @@ impl Drop for UploadReservation {
     }
 }
 
+/// Removes a file when dropped (a worker's local copy of a stored video).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Logs what [`JobStore::recover`] did and removes the uploads of the jobs it failed.
+fn handle_interrupted(store: &dyn JobStore, interrupted: &Interrupted) {
+    for job_id in &interrupted.requeued {
+        tracing::warn!(job_id, "job_requeued");
+    }
+    for (job_id, path) in &interrupted.failed {
+        tracing::error!(job_id, error_message = store::INTERRUPTED_MESSAGE, "job_failed");
+        remove_upload(store, job_id, path);
+    }
+}
+
 /// Removes a job's upload from disk and stops counting it against the storage limit.
-fn remove_upload(store: &JobStore, job_id: &str, path: &Path) {
+fn remove_upload(store: &dyn JobStore, job_id: &str, path: &Path) {
     remove_file_logged(job_id, path);
     if let Err(error) = store.release_upload(job_id) {
         tracing::error!(job_id, error = %error, "cannot record an upload's removal");

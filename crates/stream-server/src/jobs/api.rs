@@ -237,12 +237,10 @@ pub(crate) async fn submit(
         input_bytes,
         "job_submitted"
     );
-    blocking(&jobs, move |jobs| jobs.store().insert(&job)).await?;
-    if let Err(error) = tokio::fs::rename(&partial, &input_path).await {
-        let id = job_id.clone();
-        let _ = blocking(&jobs, move |jobs| jobs.store().delete(&id)).await;
-        return Err(ApiError::internal(error));
-    }
+    // The video is in place before the job exists, so no worker can claim a job without its video.
+    tokio::fs::rename(&partial, &input_path).await.map_err(ApiError::internal)?;
+    cleanup.0 = Some(input_path);
+    blocking(&jobs, move |jobs| jobs.insert(&job)).await?;
     cleanup.0 = None;
     drop(reservation);
     state.metrics.jobs.submitted.increment(1);
@@ -505,13 +503,8 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let jobs = jobs(&state)?;
     let id = job_id.clone();
-    let Some(path) = blocking(&jobs, move |jobs| jobs.store().delete(&id)).await? else {
+    if !blocking(&jobs, move |jobs| jobs.delete(&id)).await? {
         return Err(ApiError::not_found(&job_id));
-    };
-    if let Err(error) = tokio::fs::remove_file(&path).await
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(job_id, error = %error, "cannot remove a deleted job's upload");
     }
     tracing::info!(job_id, "job_deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -525,7 +518,7 @@ pub(crate) async fn file(
 ) -> Result<Response, ApiError> {
     let jobs = jobs(&state)?;
     let id = job_id.clone();
-    let Some(path) = blocking(&jobs, move |jobs| jobs.store().input_path(&id)).await? else {
+    let Some(path) = blocking(&jobs, move |jobs| jobs.video_file(&id)).await? else {
         return Err(ApiError::not_found(&job_id));
     };
     let response = ServeFile::new_with_mime(path, &"video/mp4".parse().map_err(ApiError::internal)?)
