@@ -137,7 +137,12 @@ impl Server {
             settings.body_timeout = Duration::from_secs(config.body_timeout_s);
             settings.upload_min_rate = config.upload_min_rate_kib.saturating_mul(1024);
             let runner = Arc::new(jobs::PoolRunner(Arc::clone(&pool)));
-            let jobs = Jobs::open(&settings, runner).map_err(|error| match error {
+            // Opening the store does blocking I/O (and PostgreSQL's client runs a runtime of its own): not on
+            // this runtime's workers.
+            let opened = tokio::task::spawn_blocking(move || Jobs::open(&settings, runner))
+                .await
+                .map_err(|error| ServerError::JobStore(format!("opening the job store failed: {error}")))?;
+            let jobs = opened.map_err(|error| match error {
                 OpenError::DataDir { path, source } => ServerError::DataDir { path, source },
                 OpenError::Store(error) => ServerError::JobStore(error.to_string()),
             })?;

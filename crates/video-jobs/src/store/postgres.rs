@@ -4,6 +4,11 @@
 //! apply each once. Jobs are claimed with `FOR UPDATE SKIP LOCKED`; times come from the database's clock, so
 //! replicas' clocks need not agree. One connection per store behind a mutex, reconnected when it breaks (a
 //! database restart costs the calls made while it is down, not the replica).
+//!
+//! The client is `postgres`, the synchronous face of `tokio-postgres`: it drives its connection on a small
+//! runtime of its own, so — like every store call — opening the store and its methods must run on a thread
+//! that is not driving async tasks (`spawn_blocking`, or a plain thread). Dropping it is safe anywhere: the
+//! connection is closed on a thread of its own.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -97,7 +102,19 @@ const CLAIMED: &str = "job_id = $1 AND claim = $2 AND status = 'running'";
 /// A PostgreSQL database shared by replicas.
 pub struct PostgresStore {
     url: String,
-    client: Mutex<Client>,
+    /// Always `Some` but while dropping.
+    client: Mutex<Option<Client>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing the connection blocks on the client's runtime, which panics on a thread driving async tasks
+        // (a server dropping its state at shutdown): close it on a thread of its own.
+        let client = self.client.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(client) = client {
+            let _ = std::thread::Builder::new().name("postgres-close".into()).spawn(move || drop(client));
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -113,16 +130,16 @@ impl PostgresStore {
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let mut client = connect(url)?;
         migrate(&mut client)?;
-        Ok(Self { url: url.to_owned(), client: Mutex::new(client) })
+        Ok(Self { url: url.to_owned(), client: Mutex::new(Some(client)) })
     }
 
     /// The connection, reconnected first if it broke.
-    fn client(&self) -> Result<MutexGuard<'_, Client>, StoreError> {
-        let mut client = self.client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if client.is_closed() {
-            *client = connect(&self.url)?;
+    fn client(&self) -> Result<ClientGuard<'_>, StoreError> {
+        let mut guard = self.client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(connect(&self.url)?);
         }
-        Ok(client)
+        Ok(ClientGuard(guard))
     }
 
     fn claimed_write(
@@ -135,6 +152,22 @@ impl PostgresStore {
         values.extend_from_slice(extra);
         let changed = self.client()?.execute(sql, &values)?;
         Ok(if changed == 1 { Written::Yes } else { Written::JobGone })
+    }
+}
+
+/// The locked connection (present: [`PostgresStore::client`] made sure of it).
+struct ClientGuard<'a>(MutexGuard<'a, Option<Client>>);
+
+impl std::ops::Deref for ClientGuard<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().unwrap_or_else(|| unreachable!("a locked connection is present"))
+    }
+}
+
+impl std::ops::DerefMut for ClientGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().unwrap_or_else(|| unreachable!("a locked connection is present"))
     }
 }
 

@@ -98,10 +98,19 @@ impl TempPostgres {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
-    /// Creates an empty database and returns its URL.
+    /// Creates an empty database and returns its URL. (On a thread of its own: the synchronous client may not
+    /// run on a thread driving async tasks, as an async test's is.)
     pub(crate) fn database(&self, name: &str) -> String {
-        let mut admin = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let admin = self.url("postgres");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut admin = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+                    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+                })
+                .join()
+                .unwrap();
+        });
         self.url(name)
     }
 }
