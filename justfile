@@ -114,6 +114,10 @@ test-onnxruntime:
 deny:
     cargo deny --log-level error check licenses bans sources
 
+# Job throughput of two replicas against one on one PostgreSQL store (A B A B; needs postgresql installed).
+bench-replicas:
+    cargo test --locked -p stream-server-bin --test replicas -- --ignored --nocapture replica_throughput
+
 # Criterion benchmarks of every crate (figures go into docs/performance.md).
 bench *ARGS:
     cargo bench --workspace --locked {{ARGS}}

@@ -7,6 +7,7 @@ mod common;
 mod postgres_cluster;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use common::Server;
 use common::http::http_get;
@@ -106,4 +107,50 @@ async fn a_replica_killed_mid_job_has_its_job_finished_by_another() {
     let started = b.events("job_started");
     let resumed = started.iter().find(|e| e["fields"]["job_id"] == job.as_str()).unwrap();
     assert!(resumed["fields"]["resume_after"].as_u64().is_some_and(|n| n >= 2), "{resumed}");
+}
+
+/// A benchmark, not a check (`just bench-replicas`; figures in docs/jobs.md): a queue of 8 jobs (the fixture
+/// clip, every second frame: 200 frames) run by one replica with both cores (2 inference threads, 2 workers)
+/// and by two replicas with one core's worth each (1 thread, 1 worker), alternated A B A B, on one
+/// PostgreSQL store. Prints frames/s and the ratio.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run with `just bench-replicas`"]
+async fn replica_throughput() {
+    #![allow(clippy::print_stderr)]
+    let cluster = TempPostgres::start();
+    let setups: [(&str, usize, &[&str]); 2] = [
+        ("one replica, 2 threads, 2 workers", 1, &["--inference-threads", "2", "--job-workers", "2"]),
+        (
+            "two replicas, 1 thread + 1 worker each",
+            2,
+            &["--inference-threads", "1", "--model-threads", "1", "--job-workers", "1"],
+        ),
+    ];
+    let mut figures: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for round in 0..2 {
+        for (i, &(label, replicas, extra)) in setups.iter().enumerate() {
+            let url = cluster.database(&format!("throughput_{round}_{i}"));
+            let dirs: Vec<_> = (0..replicas).map(|_| tempfile::tempdir().unwrap()).collect();
+            let mut args = vec!["--job-store", url.as_str()];
+            args.extend_from_slice(extra);
+            let servers: Vec<Server> = dirs.iter().map(|d| Server::start(d.path(), &args)).collect();
+            let started = Instant::now();
+            let mut jobs = Vec::new();
+            for j in 0..8 {
+                jobs.push(servers[j % replicas].submit("yolo", "2").await);
+            }
+            let mut frames = 0;
+            for job in &jobs {
+                let status = servers[0].wait_for_job(job, finished).await;
+                assert_eq!(status["status"], "completed", "{status}");
+                frames += status["frames_processed"].as_u64().unwrap();
+            }
+            let per_second = frames as f64 / started.elapsed().as_secs_f64();
+            eprintln!("round {round}, {label}: {frames} frames, {per_second:.1} frames/s");
+            figures.entry(label).or_default().push(per_second);
+        }
+    }
+    let mean = |label: &str| figures[label].iter().sum::<f64>() / figures[label].len() as f64;
+    let (one, two) = (mean(setups[0].0), mean(setups[1].0));
+    eprintln!("mean: one replica {one:.1} frames/s, two replicas {two:.1} frames/s, ratio {:.2}", two / one);
 }

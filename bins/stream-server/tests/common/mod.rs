@@ -33,9 +33,13 @@ impl Server {
 
     /// Starts the server with `working_dir` as its working directory.
     pub fn start_in(working_dir: &Path, data_dir: &Path, extra: &[&str]) -> Self {
+        // Two inference threads unless the test says otherwise.
+        let threads: &[&str] =
+            if extra.contains(&"--inference-threads") { &[] } else { &["--inference-threads", "2"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_stream-server"))
             .current_dir(working_dir)
-            .args(["--bind", "127.0.0.1:0", "--log-format", "json", "--inference-threads", "2"])
+            .args(["--bind", "127.0.0.1:0", "--log-format", "json"])
+            .args(threads)
             .arg("--models-dir")
             .arg(root().join("fixtures/models"))
             .arg("--data-dir")
