@@ -1,5 +1,7 @@
 //! What the server needs from the pipelines: list them, describe them, run a frame through one.
 
+use std::path::{Path, PathBuf};
+
 use pipeline_dag::stages::Frame;
 use stream_protocol::FrameResult;
 use stream_protocol::http::{PipelineInfo, PipelineSummary};
@@ -209,4 +211,47 @@ fn map_error(error: pipeline_dag::PipelineError, pipeline_id: &str, frame_index:
         }
         other => PipelineError::Internal(other.to_string().into()),
     }
+}
+
+// === the registry the settings ask for ===
+
+impl crate::ServerConfig {
+    /// The pipelines' loading options from these settings: models and pipelines folders, pixel limit,
+    /// engine, threads per model run ([`model_threads`](Self::model_threads)) and concurrent runs
+    /// ([`inference_threads`](Self::inference_threads)).
+    pub fn registry_config(&self) -> pipeline_dag::RegistryConfig {
+        let mut registry = pipeline_dag::RegistryConfig::new(&self.models_dir);
+        registry.pipelines_dir.clone_from(&self.pipelines_dir);
+        registry.max_pixels = self.max_pixels;
+        registry.inference_threads = self.model_threads;
+        registry.concurrent_runs = self.inference_threads;
+        let spinning = self.onnxruntime_spinning;
+        registry.engine = match self.engine {
+            crate::config::EngineName::Auto => pipeline_dag::Engine::Auto {
+                candidates: onnxruntime_candidates(&self.onnxruntime_library),
+                spinning,
+            },
+            crate::config::EngineName::Tract => pipeline_dag::Engine::Tract,
+            crate::config::EngineName::OnnxRuntime => {
+                let mut ort = pipeline_dag::OnnxRuntimeConfig::new(&self.onnxruntime_library);
+                ort.spinning = spinning;
+                pipeline_dag::Engine::OnnxRuntime(ort)
+            }
+        };
+        registry
+    }
+}
+
+/// Where `engine = auto` looks for onnxruntime, in order: the configured library, the same file name beside the
+/// binary, then where `just onnxruntime` puts it.
+fn onnxruntime_candidates(configured: &Path) -> Vec<PathBuf> {
+    let file_name = format!("libonnxruntime.so.{}", pipeline_dag::ONNXRUNTIME_VERSION);
+    let mut candidates = vec![configured.to_owned()];
+    if let Some(dir) = std::env::current_exe().ok().as_deref().and_then(Path::parent) {
+        candidates.push(dir.join(&file_name));
+    }
+    candidates.push(crate::config::default_onnxruntime_library());
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|c| seen.insert(c.clone()));
+    candidates
 }
