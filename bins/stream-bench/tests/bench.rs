@@ -33,6 +33,7 @@ impl PipelineCatalog for SleepCatalog {
             output_nodes: vec!["sleep".into()],
             classes: vec![],
             input_size: None,
+            nodes: vec![],
         })
     }
 

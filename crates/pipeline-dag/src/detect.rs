@@ -197,6 +197,27 @@ pub struct Candidate {
     pub class_id: usize,
 }
 
+/// A model's outputs do not have the shapes its detection format decodes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{expected}, the model gives {found:?}")]
+pub struct OutputShapeError {
+    /// What the format expects, e.g. `yolov8 expects one [1,4+C,N] output`.
+    pub expected: String,
+    /// The shapes of the model's outputs.
+    pub found: Vec<Vec<usize>>,
+}
+
+/// The error for outputs of shapes `found` where `expected` was needed.
+fn mismatch<'a, S: AsRef<[usize]> + 'a>(
+    expected: impl Into<String>,
+    found: impl IntoIterator<Item = S>,
+) -> OutputShapeError {
+    OutputShapeError {
+        expected: expected.into(),
+        found: found.into_iter().map(|s| s.as_ref().to_vec()).collect(),
+    }
+}
+
 /// A view of one output tensor: its shape and row-major values.
 pub type TensorView<'a> = (&'a [usize], &'a [f32]);
 
@@ -205,38 +226,43 @@ pub fn classes_in_outputs(
     format: OutputFormat,
     shapes: &[Vec<usize>],
     input_size: u32,
-) -> Result<usize, String> {
+) -> Result<usize, OutputShapeError> {
     let three_d = |s: &Vec<usize>| s.len() == 3 && s[0] == 1;
     match format {
         OutputFormat::NanoDet => {
             if shapes.len() != 6 || !shapes.iter().all(three_d) {
-                return Err(format!("nanodet expects six [1,N,C] outputs, the model has {shapes:?}"));
+                return Err(mismatch("nanodet expects six [1,N,C] outputs", shapes));
             }
             let (_, cells_8) = strides_cells(input_size, 8);
             let pair: Vec<usize> = shapes.iter().filter(|s| s[1] == cells_8).map(|s| s[2]).collect();
             match pair[..] {
                 [a, b] => Ok(nanodet_score_channels(a, b).0),
-                _ => Err(format!("no pair of stride-8 outputs with {cells_8} cells in {shapes:?}")),
+                _ => Err(mismatch(
+                    format!("nanodet expects a pair of stride-8 outputs with {cells_8} cells"),
+                    shapes,
+                )),
             }
         }
         OutputFormat::NanoDetPlus => {
             let rows = nanodet_plus_rows(input_size);
             match shapes {
                 [s] if three_d(s) && s[1] == rows && s[2] > NANODET_PLUS_BOX => Ok(s[2] - NANODET_PLUS_BOX),
-                _ => Err(format!(
-                    "nanodet-plus expects one [1,{rows},C+{NANODET_PLUS_BOX}] output at input {input_size}, the model \
-                     has {shapes:?}"
+                _ => Err(mismatch(
+                    format!(
+                        "nanodet-plus expects one [1,{rows},C+{NANODET_PLUS_BOX}] output at input {input_size}"
+                    ),
+                    shapes,
                 )),
             }
         }
         OutputFormat::YoloV5 | OutputFormat::Yolox => match shapes {
             [s] if three_d(s) && s[2] > 5 => Ok(s[2] - 5),
-            _ => Err(format!("{format:?} expects one [1,N,5+C] output, the model has {shapes:?}")),
+            _ => Err(mismatch(format!("{format:?} expects one [1,N,5+C] output"), shapes)),
         },
         OutputFormat::YoloV8 => match shapes {
             [s] if three_d(s) && s[1] > 4 && s[1] < s[2] => Ok(s[1] - 4),
             [s] if three_d(s) && s[2] > 4 => Ok(s[2] - 4),
-            _ => Err(format!("yolov8 expects one [1,4+C,N] output, the model has {shapes:?}")),
+            _ => Err(mismatch("yolov8 expects one [1,4+C,N] output", shapes)),
         },
     }
 }
@@ -269,20 +295,27 @@ pub fn decode_nanodet(
     outputs: &[TensorView<'_>],
     input_size: u32,
     threshold: f32,
-) -> Result<Vec<Candidate>, String> {
+) -> Result<Vec<Candidate>, OutputShapeError> {
     let mut candidates = Vec::new();
     for stride in [8u32, 16, 32] {
         let (side, cells) = strides_cells(input_size, stride);
         let mut of_stride = outputs.iter().filter(|(shape, _)| shape.len() == 3 && shape[1] == cells);
         let (Some(a), Some(b)) = (of_stride.next(), of_stride.next()) else {
-            return Err(format!("no pair of outputs with {cells} cells for stride {stride}"));
+            let shapes = outputs.iter().map(|(shape, _)| *shape);
+            return Err(mismatch(
+                format!("nanodet expects a pair of outputs with {cells} cells for stride {stride}"),
+                shapes,
+            ));
         };
         let (scores, boxes) =
             if nanodet_score_channels(a.0[2], b.0[2]).0 == a.0[2] { (a, b) } else { (b, a) };
         let n_classes = scores.0[2];
         let n_box = boxes.0[2];
         if n_box % 4 != 0 || scores.1.len() != cells * n_classes || boxes.1.len() != cells * n_box {
-            return Err(format!("unexpected nanodet output shapes {:?} and {:?}", scores.0, boxes.0));
+            return Err(mismatch(
+                "nanodet expects score and box outputs that fit their cells",
+                [scores.0, boxes.0],
+            ));
         }
         let bins = n_box / 4;
         for cell in 0..cells {
@@ -325,12 +358,15 @@ pub fn decode_nanodet_plus(
     output: TensorView<'_>,
     input_size: u32,
     threshold: f32,
-) -> Result<Vec<Candidate>, String> {
+) -> Result<Vec<Candidate>, OutputShapeError> {
     let (shape, data) = output;
     let rows = nanodet_plus_rows(input_size);
-    let [1, n, width] = *shape else { return Err(format!("expected [1,N,C+32], got {shape:?}")) };
+    let [1, n, width] = *shape else { return Err(mismatch("nanodet-plus expects [1,N,C+32]", [shape])) };
     if n != rows || width <= NANODET_PLUS_BOX || data.len() != n * width {
-        return Err(format!("expected [1,{rows},C+{NANODET_PLUS_BOX}] at input {input_size}, got {shape:?}"));
+        return Err(mismatch(
+            format!("nanodet-plus expects [1,{rows},C+{NANODET_PLUS_BOX}] at input {input_size}"),
+            [shape],
+        ));
     }
     let n_classes = width - NANODET_PLUS_BOX;
     let mut candidates = Vec::new();
@@ -368,11 +404,11 @@ fn cxcywh(cx: f32, cy: f32, w: f32, h: f32) -> [f32; 4] {
 }
 
 /// Decodes a YOLOv5 `[1,N,5+C]` output: score = objectness × class score.
-pub fn decode_yolov5(output: TensorView<'_>, threshold: f32) -> Result<Vec<Candidate>, String> {
+pub fn decode_yolov5(output: TensorView<'_>, threshold: f32) -> Result<Vec<Candidate>, OutputShapeError> {
     let (shape, data) = output;
-    let [1, n, width] = *shape else { return Err(format!("expected [1,N,5+C], got {shape:?}")) };
+    let [1, n, width] = *shape else { return Err(mismatch("yolov5 expects [1,N,5+C]", [shape])) };
     if width <= 5 || data.len() != n * width {
-        return Err(format!("expected [1,N,5+C], got {shape:?}"));
+        return Err(mismatch("yolov5 expects [1,N,5+C]", [shape]));
     }
     let mut candidates = Vec::new();
     for row in data.chunks_exact(width) {
@@ -391,11 +427,11 @@ pub fn decode_yolov5(output: TensorView<'_>, threshold: f32) -> Result<Vec<Candi
 }
 
 /// Decodes a YOLOv8/YOLO11 `[1,4+C,N]` output (or its transpose `[1,N,4+C]`).
-pub fn decode_yolov8(output: TensorView<'_>, threshold: f32) -> Result<Vec<Candidate>, String> {
+pub fn decode_yolov8(output: TensorView<'_>, threshold: f32) -> Result<Vec<Candidate>, OutputShapeError> {
     let (shape, data) = output;
-    let [1, a, b] = *shape else { return Err(format!("expected [1,4+C,N], got {shape:?}")) };
+    let [1, a, b] = *shape else { return Err(mismatch("yolov8 expects [1,4+C,N]", [shape])) };
     if data.len() != a * b || a.min(b) <= 4 {
-        return Err(format!("expected [1,4+C,N], got {shape:?}"));
+        return Err(mismatch("yolov8 expects [1,4+C,N]", [shape]));
     }
     // Channels-first is what Ultralytics exports; a transposed export has more rows than columns.
     let channels_first = a < b;
@@ -422,14 +458,14 @@ pub fn decode_yolox(
     output: TensorView<'_>,
     input_size: u32,
     threshold: f32,
-) -> Result<Vec<Candidate>, String> {
+) -> Result<Vec<Candidate>, OutputShapeError> {
     let (shape, data) = output;
-    let [1, n, width] = *shape else { return Err(format!("expected [1,N,5+C], got {shape:?}")) };
+    let [1, n, width] = *shape else { return Err(mismatch("yolox expects [1,N,5+C]", [shape])) };
     let grids: Vec<(u32, usize)> =
         [8u32, 16, 32].iter().map(|&s| (s, strides_cells(input_size, s).0)).collect();
     let expected: usize = grids.iter().map(|(_, side)| side * side).sum();
     if width <= 5 || n != expected || data.len() != n * width {
-        return Err(format!("expected [1,{expected},5+C] for input {input_size}, got {shape:?}"));
+        return Err(mismatch(format!("yolox expects [1,{expected},5+C] for input {input_size}"), [shape]));
     }
     let mut candidates = Vec::new();
     let mut rows = data.chunks_exact(width);
@@ -500,7 +536,8 @@ pub(crate) struct Detector {
 impl Detector {
     /// Checks that the model's outputs fit the format and the class list.
     pub(crate) fn new(model: Arc<OnnxModel>, params: DetectParams) -> Result<Self, String> {
-        let n_classes = classes_in_outputs(params.format, model.output_shapes(), params.input_size)?;
+        let n_classes = classes_in_outputs(params.format, model.output_shapes(), params.input_size)
+            .map_err(|error| error.to_string())?;
         let class_names: Vec<Arc<str>> = match &params.classes {
             Some(names) if names.len() == n_classes => names.iter().map(|n| Arc::from(n.as_str())).collect(),
             Some(names) => {
@@ -541,7 +578,7 @@ impl Detector {
             (OutputFormat::YoloV5, [one, ..]) => decode_yolov5(*one, threshold),
             (OutputFormat::YoloV8, [one, ..]) => decode_yolov8(*one, threshold),
             (OutputFormat::Yolox, [one, ..]) => decode_yolox(*one, size, threshold),
-            (_, []) => Err("the model produced no output".to_owned()),
+            (_, []) => Err(mismatch("a detector expects at least one output", [] as [&[usize]; 0])),
         }?;
         Ok(candidates)
     }

@@ -20,7 +20,7 @@
 //! let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/models");
 //! let registry = PipelineRegistry::load(&RegistryConfig::new(models))?;
 //! assert!(registry.is_valid_pipeline("yolo"));
-//! assert_eq!(registry.info("yolo").map(|i| i.model_input_size.width), Some(416));
+//! assert_eq!(registry.info("yolo").and_then(|i| i.input_size), Some(416));
 //!
 //! let jpeg = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/images/chelsea_640x480.jpg"))?;
 //! let result = registry.run_on_frame("yolo", 0, &jpeg)?;
@@ -45,17 +45,15 @@ mod track;
 pub use crate::{
     engine::{Engine, InferenceEngine, ONNXRUNTIME_VERSION, OnnxRuntimeConfig},
     error::{BoxError, DecodeError, LoadError, PipelineError, Problem},
-    registry::{
-        InputSize, NodeInfo, PipelineInfo, PipelineRegistry, PipelineStream, PipelineSummary, RegistryConfig,
-    },
+    registry::{PipelineRegistry, PipelineStream, RegistryConfig},
 };
 
 /// The stages a pipeline is made of, exposed for benchmarks and for embedding them elsewhere: JPEG decoding,
 /// preprocessing, bare model runs, detection output decoding and NMS.
 pub mod stages {
     pub use crate::detect::{
-        COCO_CLASSES, Candidate, OutputFormat, TensorView, classes_in_outputs, decode_nanodet,
-        decode_nanodet_plus, decode_yolov5, decode_yolov8, decode_yolox, nms,
+        COCO_CLASSES, Candidate, OutputFormat, OutputShapeError, TensorView, classes_in_outputs,
+        decode_nanodet, decode_nanodet_plus, decode_yolov5, decode_yolov8, decode_yolox, nms,
     };
     pub use crate::engine::{ModelOutputs, OnnxModel};
     pub use crate::frame::{Frame, decode_jpeg};

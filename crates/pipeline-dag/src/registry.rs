@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use stream_protocol::http::{PipelineInfo, PipelineNode, PipelineSummary};
 use stream_protocol::{Detection, FrameResult, ImageSize, OcrOutput, TrackingSummary};
 
 use crate::definition::{self, NodeKind, Params, PipelineDef, Structure};
@@ -70,66 +71,6 @@ impl RegistryConfig {
     }
 }
 
-/// A pipeline's id and display name, as listed by [`PipelineRegistry::list`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PipelineSummary {
-    /// The id clients pass as `pipeline_id`.
-    pub id: String,
-    /// Human-readable name.
-    pub name: String,
-}
-
-/// Width and height of a model's input tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct InputSize {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-}
-
-/// One node of a pipeline, as described by [`PipelineRegistry::info`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NodeInfo {
-    /// The node's id.
-    pub id: String,
-    /// Its `plugin_id`.
-    pub plugin_id: String,
-    /// Its `tool_id`.
-    pub tool_id: String,
-    /// The class names a detection node can report (empty for other nodes).
-    pub class_names: Vec<String>,
-    /// The input size of the node's (first) model: the detector's, or the OCR text detector's.
-    pub input_size: InputSize,
-}
-
-/// What a UI needs to know about a pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PipelineInfo {
-    /// The id.
-    pub id: String,
-    /// Human-readable name.
-    pub name: String,
-    /// Number of nodes.
-    pub node_count: usize,
-    /// Number of edges.
-    pub edge_count: usize,
-    /// The entry nodes, as defined.
-    pub entry_nodes: Vec<String>,
-    /// The output nodes, as defined.
-    pub output_nodes: Vec<String>,
-    /// Class names of the pipeline's detection output node (empty without one).
-    pub class_names: Vec<String>,
-    /// Input size of the detection output node's model, else of the first node's model.
-    pub model_input_size: InputSize,
-    /// Every node, in definition order.
-    pub nodes: Vec<NodeInfo>,
-}
-
 #[derive(Debug)]
 enum NodeOp {
     Detect(Arc<Detector>),
@@ -168,7 +109,9 @@ pub struct PipelineRegistry {
     pipelines: HashMap<String, Pipeline>,
     engine: InferenceEngine,
     max_pixels: u64,
-    parallel_branches: bool,
+    /// Threads that run the second half of a level's independent nodes (`parallel_branches`), started once:
+    /// `None` when branches run one after the other or no pipeline has two nodes on one level.
+    branches: Option<rayon::ThreadPool>,
 }
 
 /// A definition that passed every check that needs no model.
@@ -398,6 +341,7 @@ impl PipelineRegistry {
         for c in checked {
             let mut nodes = Vec::with_capacity(c.def.nodes.len());
             let mut node_infos = Vec::with_capacity(c.def.nodes.len());
+            let mut node_classes: Vec<Vec<String>> = Vec::with_capacity(c.def.nodes.len());
             for (i, ((node, params), &is_output)) in
                 c.def.nodes.iter().zip(&c.params).zip(&c.structure.is_output).enumerate()
             {
@@ -412,42 +356,43 @@ impl PipelineRegistry {
                     NodeParams::Detect(p) => {
                         let d = store.detector(p).map_err(model_error)?;
                         let names = d.class_names().iter().map(|n| n.to_string()).collect();
-                        let size = InputSize { width: d.input_size(), height: d.input_size() };
+                        let size = [d.input_size(); 2];
                         (NodeOp::Detect(d), names, size)
                     }
                     NodeParams::Ocr(p) => {
                         let e = store.ocr(p).map_err(model_error)?;
                         let (width, height) = e.det_size();
-                        (NodeOp::Ocr(e), Vec::new(), InputSize { width, height })
+                        (NodeOp::Ocr(e), Vec::new(), [width, height])
                     }
                     NodeParams::Track(p) => {
                         // The structure check guarantees one input, a detection node; its classes and input
                         // size are copied below, once every node is loaded.
                         let input = c.structure.inputs[i][0];
                         let op = NodeOp::Track { params: Arc::new(p.clone()), input };
-                        (op, Vec::new(), InputSize { width: 0, height: 0 })
+                        (op, Vec::new(), [0, 0])
                     }
                 };
-                node_infos.push(NodeInfo {
+                node_classes.push(class_names);
+                node_infos.push(PipelineNode {
                     id: node.id.clone(),
                     plugin_id: node.plugin_id.clone(),
                     tool_id: node.tool_id.clone(),
-                    class_names,
                     input_size,
                 });
                 nodes.push(Node { id: Arc::from(node.id.as_str()), is_output, op });
             }
             for (i, node) in nodes.iter().enumerate() {
                 if let NodeOp::Track { input, .. } = node.op {
-                    let (names, size) = (node_infos[input].class_names.clone(), node_infos[input].input_size);
-                    node_infos[i].class_names = names;
-                    node_infos[i].input_size = size;
+                    node_classes[i] = node_classes[input].clone();
+                    node_infos[i].input_size = node_infos[input].input_size;
                 }
             }
             let detection_output = nodes
                 .iter()
                 .position(|n| n.is_output && matches!(n.op, NodeOp::Detect(_) | NodeOp::Track { .. }));
-            let main = &node_infos[detection_output.unwrap_or(0)];
+            let detector =
+                detection_output.map(|i| (node_classes.swap_remove(i), node_infos[i].input_size[0]));
+            let (classes, input_size) = detector.unzip();
             let info = PipelineInfo {
                 id: c.def.id.clone(),
                 name: c.def.name.clone(),
@@ -455,18 +400,24 @@ impl PipelineRegistry {
                 edge_count: c.def.edges.len(),
                 entry_nodes: c.def.entry_nodes.clone(),
                 output_nodes: c.def.output_nodes.clone(),
-                class_names: if detection_output.is_some() { main.class_names.clone() } else { Vec::new() },
-                model_input_size: main.input_size,
+                classes: classes.unwrap_or_default(),
+                input_size,
                 nodes: node_infos,
             };
             pipelines.insert(c.def.id, Pipeline { info, nodes, levels: c.structure.levels });
         }
-        Ok(Self {
-            pipelines,
-            engine,
-            max_pixels: config.max_pixels,
-            parallel_branches: config.parallel_branches,
-        })
+        let has_branches = pipelines.values().any(|p| p.levels.iter().any(|level| level.len() > 1));
+        let branches = (config.parallel_branches && has_branches)
+            .then(|| {
+                let threads = config.concurrent_runs.max(1);
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("branch-{i}"))
+                    .build()
+            })
+            .transpose()
+            .map_err(|error| LoadError::Engine { engine: engine.name(), source: error.into() })?;
+        Ok(Self { pipelines, engine, max_pixels: config.max_pixels, branches })
     }
 
     /// Whether a pipeline with this id is loaded.
@@ -639,15 +590,28 @@ impl PipelineRegistry {
                 let outcome = run_node(node, frame);
                 vec![(*i, *node, outcome, started.elapsed())]
             }
-            _ if !self.parallel_branches => nodes.iter().flat_map(|n| self.run_level(&[*n], frame)).collect(),
             _ => {
                 let (left, right) = nodes.split_at(nodes.len() / 2);
-                let (mut a, b) =
-                    self.engine.join(|| self.run_level(left, frame), || self.run_level(right, frame));
+                let (mut a, b) = self.join(|| self.run_level(left, frame), || self.run_level(right, frame));
                 a.extend(b);
                 a
             }
         }
+    }
+
+    /// Runs `a` on the calling thread and `b` on the branch pool at the same time, or both in turn without one.
+    fn join<A: Send, B: Send>(&self, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+        let Some(pool) = &self.branches else {
+            let first = a();
+            return (first, b());
+        };
+        let mut second = None;
+        // The scope waits for `b`, and re-raises its panic (a bug in this crate) rather than hiding it.
+        let first = pool.in_place_scope(|scope| {
+            scope.spawn(|_| second = Some(b()));
+            a()
+        });
+        (first, second.expect("the scope returns once its branch has run"))
     }
 }
 

@@ -273,17 +273,21 @@ fn list_and_info_describe_the_loaded_pipelines() {
     assert_eq!((info.node_count, info.edge_count), (2, 0));
     assert_eq!(info.entry_nodes, ["detect", "ocr"]);
     assert_eq!(info.output_nodes, ["detect", "ocr"]);
-    assert_eq!(info.class_names.len(), 80);
-    assert_eq!(info.class_names[0], "person");
-    assert_eq!(info.class_names[79], "toothbrush");
-    assert_eq!((info.model_input_size.width, info.model_input_size.height), (416, 416));
+    assert_eq!(info.classes.len(), 80);
+    assert_eq!(info.classes[0], "person");
+    assert_eq!(info.classes[79], "toothbrush");
+    assert_eq!(info.input_size, Some(416));
     assert_eq!(info.nodes[1].plugin_id, "ocr");
-    assert_eq!((info.nodes[1].input_size.width, info.nodes[1].input_size.height), (640, 480));
+    assert_eq!(info.nodes[1].input_size, [640, 480]);
 
     let ocr = registry.info("ocr").unwrap();
-    assert!(ocr.class_names.is_empty());
-    assert_eq!((ocr.model_input_size.width, ocr.model_input_size.height), (640, 480));
-    assert_eq!(registry.info("yolo_320").unwrap().model_input_size.width, 320);
+    assert!(ocr.classes.is_empty());
+    assert_eq!(ocr.input_size, None);
+    assert_eq!(
+        ocr.nodes.iter().map(|n| (n.tool_id.as_str(), n.input_size)).collect::<Vec<_>>(),
+        [("extract_text", [640, 480])]
+    );
+    assert_eq!(registry.info("yolo_320").unwrap().input_size, Some(320));
     assert!(registry.info("nope").is_none());
 }
 

@@ -67,6 +67,23 @@ pub struct PipelineInfo {
     /// Square model input size of the detection node, in pixels, if there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_size: Option<u32>,
+    /// Every node, in definition order.
+    #[serde(default)]
+    pub nodes: Vec<PipelineNode>,
+}
+
+/// One node of a [`PipelineInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineNode {
+    /// The node's id (also its stage name in `timings`).
+    pub id: String,
+    /// Its `plugin_id`.
+    pub plugin_id: String,
+    /// Its `tool_id`.
+    pub tool_id: String,
+    /// `[width, height]` of the node's (first) model input: the detector's, the OCR text detector's, or for a
+    /// tracker its detector's.
+    pub input_size: [u32; 2],
 }
 
 /// The body of every HTTP error response: `{"error":"not_found","detail":"Unknown pipeline_id: x"}`.

@@ -212,7 +212,9 @@ fn unknown_shapes_are_rejected() {
 
 #[test]
 fn http_bodies() {
-    use stream_protocol::http::{Health, HealthStatus, PipelineInfo, PipelineList, PipelineSummary};
+    use stream_protocol::http::{
+        Health, HealthStatus, PipelineInfo, PipelineList, PipelineNode, PipelineSummary,
+    };
     let health = Health {
         status: HealthStatus::Healthy,
         version: "0.1.0".into(),
@@ -238,9 +240,15 @@ fn http_bodies() {
         output_nodes: vec!["ocr".into()],
         classes: vec![],
         input_size: None,
+        nodes: vec![PipelineNode {
+            id: "ocr".into(),
+            plugin_id: "ocr".into(),
+            tool_id: "extract_text".into(),
+            input_size: [640, 480],
+        }],
     };
     assert_eq!(
         serde_json::to_string(&info).unwrap(),
-        r#"{"id":"ocr","name":"OCR","node_count":1,"edge_count":0,"entry_nodes":["ocr"],"output_nodes":["ocr"],"classes":[]}"#
+        r#"{"id":"ocr","name":"OCR","node_count":1,"edge_count":0,"entry_nodes":["ocr"],"output_nodes":["ocr"],"classes":[],"nodes":[{"id":"ocr","plugin_id":"ocr","tool_id":"extract_text","input_size":[640,480]}]}"#
     );
 }

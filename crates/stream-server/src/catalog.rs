@@ -99,24 +99,10 @@ impl PipelineCatalog for pipeline_dag::PipelineRegistry {
 
     fn list(&self) -> Vec<PipelineSummary> {
         pipeline_dag::PipelineRegistry::list(self)
-            .into_iter()
-            .map(|p| PipelineSummary { id: p.id, name: p.name })
-            .collect()
     }
 
     fn info(&self, id: &str) -> Option<PipelineInfo> {
-        let info = pipeline_dag::PipelineRegistry::info(self, id)?;
-        let has_detector = !info.class_names.is_empty();
-        Some(PipelineInfo {
-            id: info.id,
-            name: info.name,
-            node_count: info.node_count,
-            edge_count: info.edge_count,
-            entry_nodes: info.entry_nodes,
-            output_nodes: info.output_nodes,
-            classes: info.class_names,
-            input_size: has_detector.then_some(info.model_input_size.width),
-        })
+        pipeline_dag::PipelineRegistry::info(self, id)
     }
 
     fn is_valid_pipeline(&self, id: &str) -> bool {

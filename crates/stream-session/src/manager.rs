@@ -1,7 +1,7 @@
 //! `SessionManager`: the state of one connection, from accept to close.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use backpressure::{
     Admission, BackpressureConfig, BackpressureState, Decision, DropPolicy, FrameSlots, Outcome,
@@ -75,8 +75,6 @@ pub struct SessionManager {
     processed_frames: u64,
     dropped_frames: u64,
     slow_down_signals: u64,
-    /// Wall-clock milliseconds since the Unix epoch when the last result was produced.
-    last_processed_ts: Option<u64>,
     /// Exponentially weighted mean of the pipeline's time per frame, in seconds.
     service_time_ewma: Option<f64>,
     policy: DropPolicy,
@@ -97,7 +95,6 @@ impl SessionManager {
             processed_frames: 0,
             dropped_frames: 0,
             slow_down_signals: 0,
-            last_processed_ts: None,
             service_time_ewma: None,
             policy: DropPolicy::new(config.backpressure),
             slots: FrameSlots::new(),
@@ -123,16 +120,6 @@ impl SessionManager {
         &self.config
     }
 
-    /// The warning threshold (`STREAM_DROP_THRESHOLD`).
-    pub fn drop_threshold(&self) -> f64 {
-        self.config.backpressure.drop_threshold
-    }
-
-    /// The slow-down threshold (`STREAM_SLOWDOWN_THRESHOLD`).
-    pub fn slowdown_threshold(&self) -> f64 {
-        self.config.backpressure.slowdown_threshold
-    }
-
     // === counters ===
 
     /// Valid frames received so far; also the index the next valid frame will get.
@@ -153,11 +140,6 @@ impl SessionManager {
     /// `slow_down` warnings sent.
     pub fn slow_down_signals(&self) -> u64 {
         self.slow_down_signals
-    }
-
-    /// Wall-clock time (ms since the Unix epoch) of the last result, if any.
-    pub fn last_processed_ts(&self) -> Option<u64> {
-        self.last_processed_ts
     }
 
     /// The current backpressure state.
@@ -185,13 +167,6 @@ impl SessionManager {
         &self.stream
     }
 
-    /// Milliseconds since the Unix epoch, now.
-    pub fn now_ms() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
     /// Frames per second the pipeline has been sustaining for this session, if a frame has completed.
     pub fn sustainable_fps(&self) -> Option<f64> {
         self.service_time_ewma.filter(|&s| s > 0.0).map(|s| (10.0 / s).floor() / 10.0)
@@ -211,20 +186,20 @@ impl SessionManager {
     }
 
     /// Counts one more valid frame and returns its index.
-    pub fn increment_frame(&mut self) -> u64 {
+    fn increment_frame(&mut self) -> u64 {
         let index = self.frame_index;
         self.frame_index += 1;
         index
     }
 
     /// Records that a frame was dropped.
-    pub fn mark_drop(&mut self) -> Decision {
+    fn mark_drop(&mut self) -> Decision {
         self.dropped_frames += 1;
         self.record(Outcome::Dropped)
     }
 
     /// Records that a frame went into the pipeline.
-    pub fn mark_started(&mut self) -> Decision {
+    fn mark_started(&mut self) -> Decision {
         self.record(Outcome::Processed)
     }
 
@@ -251,7 +226,6 @@ impl SessionManager {
     /// waiting frame, now started, with the policy's decision, if one was waiting.
     pub fn complete_frame(&mut self, service_time: Duration) -> Option<(PendingFrame, Decision)> {
         self.processed_frames += 1;
-        self.last_processed_ts = Some(Self::now_ms());
         let seconds = service_time.as_secs_f64();
         self.service_time_ewma = Some(match self.service_time_ewma {
             Some(mean) => 0.8 * mean + 0.2 * seconds,

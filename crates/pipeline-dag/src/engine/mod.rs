@@ -195,21 +195,6 @@ impl InferenceEngine {
     pub(crate) fn load(&self, path: &Path) -> Result<LoadedModel, BoxError> {
         Ok(LoadedModel(self.backend.load(path)?, Arc::clone(&self.in_flight)))
     }
-
-    /// Runs `a` and `b` concurrently (`b` on a scoped thread) and returns both results.
-    pub(crate) fn join<A: Send, B: Send>(
-        &self,
-        a: impl FnOnce() -> A + Send,
-        b: impl FnOnce() -> B + Send,
-    ) -> (A, B) {
-        std::thread::scope(|s| {
-            let handle = s.spawn(b);
-            let ra = a();
-            // A panic in `b` is a bug in this crate; re-raise it rather than hide it.
-            let rb = handle.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload));
-            (ra, rb)
-        })
-    }
 }
 
 /// A model file loaded by an engine, before an input shape is fixed.

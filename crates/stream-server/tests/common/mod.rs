@@ -45,6 +45,7 @@ impl PipelineCatalog for TestCatalog {
             output_nodes: vec!["header".into()],
             classes: vec![],
             input_size: None,
+            nodes: vec![],
         })
     }
 
