@@ -114,6 +114,22 @@ test-onnxruntime:
 deny:
     cargo deny --log-level error check licenses bans sources
 
+# (CI runs it after `just test`. The LLVM engine needs no llvm-tools component: tarpaulin reads the profiles
+# itself. Its own target dir: coverage builds with other flags. Exceptions are listed in CONTRIBUTING.md.)
+
+# Line coverage of the frame validator, backpressure and the session loop, per file.
+coverage:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo tarpaulin --version >/dev/null 2>&1; then
+        echo "just coverage: installing cargo-tarpaulin (cargo install cargo-tarpaulin --locked, ~5 minutes)"
+        cargo install cargo-tarpaulin --locked
+    fi
+    cargo tarpaulin --locked --skip-clean --engine llvm --target-dir target/tarpaulin --out Stdout \
+        -p backpressure -p frame-validate -p stream-session --fail-under 96 \
+        --include-files 'crates/backpressure/src/*' 'crates/frame-validate/src/*' 'crates/stream-session/src/*' \
+        2>&1 | grep -v ' INFO ' | sed -n '/^|| Uncovered Lines:/,$p'
+
 # Job throughput of two replicas against one on one PostgreSQL store (A B A B; needs postgresql installed).
 bench-replicas:
     cargo test --locked -p stream-server-bin --test replicas -- --ignored --nocapture replica_throughput

@@ -303,12 +303,10 @@ fn parse_frame_header(
     start: usize,
     coding: Coding,
 ) -> Option<Result<FrameInfo, FrameValidationError>> {
-    let fixed = body.get(start..start.checked_add(usize::from(SOF_FIXED_LEN))?)?;
-    let &[length_high, length_low, precision, height_high, height_low, width_high, width_low, components] =
-        fixed
-    else {
-        return None;
-    };
+    let fixed: [u8; SOF_FIXED_LEN as usize] =
+        body.get(start..)?.get(..usize::from(SOF_FIXED_LEN))?.try_into().ok()?;
+    let [length_high, length_low, precision, height_high, height_low, width_high, width_low, components] =
+        fixed;
     let length = u16::from_be_bytes([length_high, length_low]);
     let height = u16::from_be_bytes([height_high, height_low]);
     let width = u16::from_be_bytes([width_high, width_low]);
@@ -342,11 +340,8 @@ fn parse_frame_header(
 
 /// The big-endian `u16` at `pos`, if both bytes are there.
 fn read_u16(bytes: &[u8], pos: usize) -> Option<u16> {
-    let end = pos.checked_add(2)?;
-    match bytes.get(pos..end)? {
-        &[high, low] => Some(u16::from_be_bytes([high, low])),
-        _ => None,
-    }
+    let pair: [u8; 2] = bytes.get(pos..)?.get(..2)?.try_into().ok()?;
+    Some(u16::from_be_bytes(pair))
 }
 
 #[cfg(test)]

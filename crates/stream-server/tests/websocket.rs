@@ -7,8 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::{FRAME, Reply, TestServer, metric};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use stream_protocol::{ErrorCode, ImageSize, ServerMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -33,6 +34,50 @@ async fn missing_and_unknown_pipeline_are_invalid_pipeline_1008() {
     assert_eq!(client.expect_error(ErrorCode::InvalidPipeline).await, "Missing pipeline_id");
     let mut client = server.connect("?pipeline_id=yolo_foo").await;
     assert_eq!(client.expect_error(ErrorCode::InvalidPipeline).await, "Unknown pipeline_id: yolo_foo");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_ping_is_answered_and_the_session_goes_on() {
+    let server = TestServer::start(TestServer::config()).await;
+    let mut client = server.connect("?pipeline_id=echo").await;
+    client.socket.send(Message::Ping(vec![1, 2, 3].into())).await.unwrap();
+    client.send_frame(FRAME).await;
+    let (mut pong, mut result) = (false, None);
+    while result.is_none() {
+        let next = tokio::time::timeout(Duration::from_secs(10), client.socket.next()).await.unwrap();
+        match next.unwrap().unwrap() {
+            Message::Pong(payload) => pong = payload.as_ref() == [1, 2, 3],
+            Message::Text(text) => result = Some(ServerMessage::from_json(&text).unwrap()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(pong, "the ping was answered");
+    assert!(matches!(result, Some(ServerMessage::Result { frame_index: 0, .. })), "{result:?}");
+    server.stop().await;
+}
+
+/// An upgrade request without `Connection: upgrade` or with another WebSocket version is not upgraded.
+#[tokio::test]
+async fn an_incomplete_upgrade_request_is_426() {
+    let server = TestServer::start(TestServer::config()).await;
+    for headers in [
+        "Connection: keep-alive\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13",
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let request = format!(
+            "GET /ws/video/stream?pipeline_id=echo HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = vec![0; 4096];
+        let n =
+            tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response)).await.unwrap().unwrap();
+        let response = String::from_utf8_lossy(&response[..n]);
+        assert!(response.starts_with("HTTP/1.1 426"), "{headers}: {response}");
+        assert!(response.contains("upgrade_required"), "{response}");
+    }
     server.stop().await;
 }
 

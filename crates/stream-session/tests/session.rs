@@ -116,6 +116,11 @@ impl Client {
     }
 
     fn connect_shared(pipeline: Arc<TestPipeline>, config: SessionConfig) -> Self {
+        // Every log event's fields are built (and must not panic), as they are under the server's subscriber.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(std::io::sink)
+            .try_init();
         let (tx, inbound) = mpsc::unbounded();
         let (outbound, rx) = mpsc::unbounded();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -440,4 +445,97 @@ async fn a_client_that_stops_reading_ends_the_session_cleanly() {
     client.send(frame());
     let summary = client.task.await.unwrap();
     assert_eq!(summary.end, SessionEnd::SendFailed);
+
+    // Its first answer due is a drop notice (frame 1 pushed out by frame 2 while frame 0 runs).
+    let mut client = Client::connect(TestPipeline::new(Duration::from_secs(1)), SessionConfig::default());
+    client.rx.close();
+    for _ in 0..3 {
+        client.send(frame());
+    }
+    let summary = client.task.await.unwrap();
+    assert_eq!((summary.end, summary.dropped), (SessionEnd::SendFailed, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overloaded_transport_is_server_busy_and_a_mislabelled_size_still_too_large() {
+    let mut client = Client::connect(TestPipeline::new(Duration::from_millis(10)), SessionConfig::default());
+    client.send(Inbound::Overloaded);
+    let detail = "The server has no memory left for more frames; try again later";
+    client.expect_error(ErrorCode::ServerBusy, detail).await;
+
+    // A transport that refuses a frame as too large while naming a size within the limit still gets the
+    // limit in the message.
+    let mut client = Client::connect(TestPipeline::new(Duration::from_millis(10)), SessionConfig::default());
+    client.send(Inbound::TooLarge { len: Some(10) });
+    client.expect_error(ErrorCode::FrameTooLarge, "Frame exceeds 5MB").await;
+    let mut client = Client::connect(TestPipeline::new(Duration::from_millis(10)), SessionConfig::default());
+    client.send(Inbound::TooLarge { len: None });
+    client.expect_error(ErrorCode::FrameTooLarge, "Frame exceeds 5MB").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_takes_no_message_for_the_send_timeout_is_ended() {
+    let (tx, inbound) = mpsc::unbounded();
+    // A socket whose peer never reads: the first answer fills it, the next waits for ever.
+    let (outbound, _never_read) = mpsc::channel::<Outbound>(0);
+    let session = SessionManager::new("test", SessionConfig::default());
+    let pipeline = Arc::new(TestPipeline::new(Duration::from_millis(10)));
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        let outbound = outbound.sink_map_err(|_| ());
+        run_session(session, inbound, outbound, pipeline, &(), std::future::pending::<()>()).await
+    });
+    for _ in 0..4 {
+        tx.unbounded_send(frame()).unwrap();
+        sleep(Duration::from_millis(20)).await;
+    }
+    let summary = task.await.unwrap();
+    assert_eq!(summary.end, SessionEnd::SendTimeout);
+    let send_timeout = SessionConfig::default().send_timeout;
+    assert!(
+        started.elapsed() >= send_timeout && started.elapsed() < send_timeout * 2,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The small public pieces embedders use besides the loop: end names, error codes, the stream slot.
+#[test]
+fn ends_errors_and_stream_slots() {
+    let ends = [
+        SessionEnd::ClientClosed,
+        SessionEnd::Error(ErrorCode::InvalidFrame),
+        SessionEnd::SendFailed,
+        SessionEnd::SendTimeout,
+        SessionEnd::Shutdown,
+    ];
+    assert_eq!(
+        ends.map(SessionEnd::as_str),
+        ["client_closed", "invalid_frame", "send_failed", "send_timeout", "shutdown"]
+    );
+
+    let internal = PipelineError::Internal("engine state: x".into());
+    assert_eq!(internal.code(), ErrorCode::InternalError);
+    assert_eq!(
+        internal.client_detail(),
+        stream_session::INTERNAL_ERROR_DETAIL,
+        "internals never reach the client"
+    );
+    assert_eq!(PipelineError::Failed("boom".into()).code(), ErrorCode::PipelineFailure);
+
+    // A run that panics while it holds the slot clears the stream's state; the next frame starts afresh.
+    let slot = stream_session::StreamSlot::default();
+    *slot.lock() = Some(Box::new(7_u32));
+    let poisoner = slot.clone();
+    let panicked = std::thread::spawn(move || {
+        let _guard = poisoner.lock();
+        panic!("a pipeline run panics");
+    })
+    .join();
+    assert!(panicked.is_err());
+    assert!(slot.lock().is_none());
+    assert_eq!(format!("{slot:?}"), "StreamSlot");
+
+    let session = SessionManager::new("test", SessionConfig::default());
+    assert_eq!(session.backpressure_state(), backpressure::BackpressureState::Normal);
 }
