@@ -249,115 +249,47 @@ pub(crate) fn check_structure(def: &PipelineDef) -> Result<Structure, Found> {
     Ok(Structure { kinds, levels, is_output, inputs })
 }
 
-/// Reads a node's `params` object, checking types and ranges; [`Params::finish`] rejects unknown names.
-#[derive(Debug)]
-pub(crate) struct Params<'a> {
-    map: &'a serde_json::Map<String, serde_json::Value>,
-    used: Vec<&'static str>,
+/// Reads a node's `params` object into its parameter struct (a serde derive with `deny_unknown_fields`, so
+/// unknown names and wrong types are refused); the error names the parameter, found by
+/// `serde_path_to_error` (serde_json's own errors carry no path). Ranges are the caller's to check.
+pub(crate) fn params<T: serde::de::DeserializeOwned>(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<T, Problem> {
+    // A copy of a small object, once per node when a definition loads.
+    let value = serde_json::Value::Object(map.clone());
+    serde_path_to_error::deserialize(&value).map_err(|e| {
+        let param = e.path().iter().find_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            _ => None,
+        });
+        bad(param.as_deref().unwrap_or("params"), e.into_inner().to_string())
+    })
 }
 
-fn bad(param: &str, reason: impl Into<String>) -> Problem {
+/// A parameter's problem.
+pub(crate) fn bad(param: &str, reason: impl Into<String>) -> Problem {
     Problem::BadParam { param: param.to_owned(), reason: reason.into() }
 }
 
-impl<'a> Params<'a> {
-    pub(crate) fn new(map: &'a serde_json::Map<String, serde_json::Value>) -> Self {
-        Self { map, used: Vec::new() }
+/// `Ok(())` when `x` lies in `range`, otherwise the parameter's problem.
+pub(crate) fn in_range<T: PartialOrd + std::fmt::Display>(
+    param: &str,
+    x: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), Problem> {
+    if range.contains(&x) {
+        Ok(())
+    } else {
+        Err(bad(param, format!("{x} is outside {}..={}", range.start(), range.end())))
     }
+}
 
-    /// A parameter's raw JSON, for parameters with structure of their own (the node parses it).
-    pub(crate) fn json(&mut self, name: &'static str) -> Option<&'a serde_json::Value> {
-        self.value(name)
-    }
+/// `Ok(())` when `x` is a multiple of `step` (`step` > 0), otherwise the parameter's problem.
+pub(crate) fn multiple_of(param: &str, x: u32, step: u32) -> Result<(), Problem> {
+    if x.is_multiple_of(step) { Ok(()) } else { Err(bad(param, format!("{x} is not a multiple of {step}"))) }
+}
 
-    fn value(&mut self, name: &'static str) -> Option<&'a serde_json::Value> {
-        self.used.push(name);
-        self.map.get(name).filter(|v| !v.is_null())
-    }
-
-    pub(crate) fn f32_in(
-        &mut self,
-        name: &'static str,
-        default: f32,
-        min: f32,
-        max: f32,
-    ) -> Result<f32, Problem> {
-        let Some(v) = self.value(name) else { return Ok(default) };
-        let x = v.as_f64().ok_or_else(|| bad(name, "expected a number"))?;
-        if !(f64::from(min)..=f64::from(max)).contains(&x) {
-            return Err(bad(name, format!("{x} is outside {min}..={max}")));
-        }
-        Ok(x as f32)
-    }
-
-    pub(crate) fn u32_in(
-        &mut self,
-        name: &'static str,
-        default: u32,
-        min: u32,
-        max: u32,
-    ) -> Result<u32, Problem> {
-        let Some(v) = self.value(name) else { return Ok(default) };
-        let x = v.as_u64().ok_or_else(|| bad(name, "expected a non-negative integer"))?;
-        if !(u64::from(min)..=u64::from(max)).contains(&x) {
-            return Err(bad(name, format!("{x} is outside {min}..={max}")));
-        }
-        Ok(x as u32)
-    }
-
-    pub(crate) fn bool(&mut self, name: &'static str, default: bool) -> Result<bool, Problem> {
-        let Some(v) = self.value(name) else { return Ok(default) };
-        v.as_bool().ok_or_else(|| bad(name, "expected true or false"))
-    }
-
-    pub(crate) fn string(&mut self, name: &'static str) -> Result<Option<String>, Problem> {
-        let Some(v) = self.value(name) else { return Ok(None) };
-        let s = v.as_str().ok_or_else(|| bad(name, "expected a string"))?;
-        if s.is_empty() {
-            return Err(bad(name, "must not be empty"));
-        }
-        Ok(Some(s.to_owned()))
-    }
-
-    pub(crate) fn strings(&mut self, name: &'static str) -> Result<Option<Vec<String>>, Problem> {
-        let Some(v) = self.value(name) else { return Ok(None) };
-        let items = v.as_array().ok_or_else(|| bad(name, "expected an array of strings"))?;
-        let strings = items
-            .iter()
-            .map(|item| {
-                item.as_str().map(str::to_owned).ok_or_else(|| bad(name, "expected an array of strings"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if strings.is_empty() {
-            return Err(bad(name, "must not be empty"));
-        }
-        Ok(Some(strings))
-    }
-
-    pub(crate) fn u32s(&mut self, name: &'static str) -> Result<Option<Vec<u32>>, Problem> {
-        let Some(v) = self.value(name) else { return Ok(None) };
-        let items = v.as_array().ok_or_else(|| bad(name, "expected an array of integers"))?;
-        let numbers = items
-            .iter()
-            .map(|item| {
-                item.as_u64()
-                    .and_then(|x| u32::try_from(x).ok())
-                    .ok_or_else(|| bad(name, "expected an array of non-negative integers"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if numbers.is_empty() {
-            return Err(bad(name, "must not be empty"));
-        }
-        Ok(Some(numbers))
-    }
-
-    /// Fails on the first parameter that was never asked for.
-    pub(crate) fn finish(self) -> Result<(), Problem> {
-        match self.map.keys().find(|k| !self.used.contains(&k.as_str())) {
-            Some(unknown) => {
-                Err(bad(unknown, format!("unknown parameter (known: {})", self.used.join(", "))))
-            }
-            None => Ok(()),
-        }
-    }
+/// `Ok(())` unless a string or list parameter was given empty.
+pub(crate) fn not_empty(param: &str, empty: bool) -> Result<(), Problem> {
+    if empty { Err(bad(param, "must not be empty")) } else { Ok(()) }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use stream_protocol::Detection;
 
-use crate::definition::Params;
+use crate::definition::{self, in_range, multiple_of, not_empty};
 use crate::engine::OnnxModel;
 use crate::error::{BoxError, Problem};
 use crate::frame::{ChannelOrder, Frame, Normalise, resize_rgb};
@@ -96,39 +96,33 @@ pub const COCO_CLASSES: [&str; 80] = [
 ];
 
 /// The output layout of a detection model, selected by the node's `format` param.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[non_exhaustive]
 pub enum OutputFormat {
     /// NanoDet (the default model): per stride 8/16/32 a `[1,N,C]` score map (sigmoid applied) and a
     /// `[1,N,4·(reg_max+1)]` distribution of the distances to the four sides. BGR input, ImageNet mean/std.
+    #[serde(rename = "nanodet")]
     NanoDet,
     /// NanoDet-Plus (the default model, NanoDet-Plus-m): one `[1,N,C+32]` output whose rows are the cells of
     /// strides 8, 16, 32, 64 (`ceil(S/stride)` a side, row-major): C class scores (sigmoid applied), then the
     /// distances to the four sides as 4 × 8 distribution bins. Priors at `(col·stride, row·stride)`, no
     /// half-cell offset. Same input as NanoDet.
+    #[serde(rename = "nanodet-plus")]
     NanoDetPlus,
     /// Ultralytics YOLOv5: `[1,N,5+C]` rows of `cx, cy, w, h, objectness, class scores…` in input pixels.
+    #[serde(rename = "yolov5")]
     YoloV5,
     /// Ultralytics YOLOv8 and YOLO11: `[1,4+C,N]` columns of `cx, cy, w, h, class scores…` (no objectness).
     /// A transposed `[1,N,4+C]` export is accepted too.
+    #[serde(rename = "yolov8", alias = "yolov11", alias = "yolo11")]
     YoloV8,
     /// YOLOX raw head output `[1,N,5+C]`: grid offsets and log sizes per stride 8/16/32, objectness and
     /// class scores (sigmoid applied). BGR input in 0..=255.
+    #[serde(rename = "yolox")]
     Yolox,
 }
 
 impl OutputFormat {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "nanodet" => Some(Self::NanoDet),
-            "nanodet-plus" => Some(Self::NanoDetPlus),
-            "yolov5" => Some(Self::YoloV5),
-            "yolov8" | "yolov11" | "yolo11" => Some(Self::YoloV8),
-            "yolox" => Some(Self::Yolox),
-            _ => None,
-        }
-    }
-
     fn normalise(self) -> Normalise {
         match self {
             Self::NanoDet | Self::NanoDetPlus => Normalise {
@@ -145,7 +139,8 @@ impl OutputFormat {
 }
 
 /// The detection node's parameters (see `docs/pipelines.md`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct DetectParams {
     pub(crate) model: PathBuf,
     pub(crate) input_size: u32,
@@ -156,33 +151,34 @@ pub(crate) struct DetectParams {
     pub(crate) max_detections: usize,
 }
 
+impl Default for DetectParams {
+    fn default() -> Self {
+        Self {
+            model: PathBuf::from(Self::DEFAULT_MODEL),
+            input_size: 416,
+            confidence: 0.35,
+            iou: 0.5,
+            format: OutputFormat::NanoDetPlus,
+            classes: None,
+            max_detections: 100,
+        }
+    }
+}
+
 impl DetectParams {
     pub(crate) const DEFAULT_MODEL: &str = "nanodet-plus-m_dynamic-hw.onnx";
 
-    pub(crate) fn parse(mut p: Params<'_>) -> Result<Self, Problem> {
-        let model = p.string("model")?.unwrap_or_else(|| Self::DEFAULT_MODEL.to_owned());
-        let input_size = p.u32_in("input_size", 416, 32, 1280)?;
-        if input_size % 32 != 0 {
-            return Err(Problem::BadParam {
-                param: "input_size".into(),
-                reason: format!("{input_size} is not a multiple of 32"),
-            });
-        }
-        let confidence = p.f32_in("confidence", 0.35, 0.0, 1.0)?;
-        let iou = p.f32_in("iou", 0.5, 0.0, 1.0)?;
-        let format = match p.string("format")? {
-            None => OutputFormat::NanoDetPlus,
-            Some(name) => OutputFormat::parse(&name).ok_or_else(|| Problem::BadParam {
-                param: "format".into(),
-                reason: format!(
-                    "unknown format `{name}` (known: nanodet-plus, nanodet, yolov5, yolov8, yolov11, yolox)"
-                ),
-            })?,
-        };
-        let classes = p.strings("classes")?;
-        let max_detections = p.u32_in("max_detections", 100, 1, 10_000)? as usize;
-        p.finish()?;
-        Ok(Self { model: PathBuf::from(model), input_size, confidence, iou, format, classes, max_detections })
+    /// The parameters of a node's `params` object, checked.
+    pub(crate) fn parse(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Problem> {
+        let p: Self = definition::params(params)?;
+        not_empty("model", p.model.as_os_str().is_empty())?;
+        in_range("input_size", p.input_size, 32..=1280)?;
+        multiple_of("input_size", p.input_size, 32)?;
+        in_range("confidence", p.confidence, 0.0..=1.0)?;
+        in_range("iou", p.iou, 0.0..=1.0)?;
+        not_empty("classes", p.classes.as_ref().is_some_and(Vec::is_empty))?;
+        in_range("max_detections", p.max_detections, 1..=10_000)?;
+        Ok(p)
     }
 }
 

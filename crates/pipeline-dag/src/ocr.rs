@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use stream_protocol::{BBox, OcrOutput, TextBlock};
 
-use crate::definition::Params;
+use crate::definition::{self, in_range, multiple_of, not_empty};
 use crate::engine::OnnxModel;
 use crate::error::{BoxError, Problem};
 use crate::frame::{ChannelOrder, Frame, Normalise, resize_rgb, sample_quad};
@@ -21,7 +21,8 @@ pub(crate) const REC_HEIGHT: u32 = 48;
 pub(crate) const CLS_WIDTH: u32 = 192;
 
 /// The OCR node's parameters (see `docs/pipelines.md`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct OcrParams {
     pub(crate) det_model: PathBuf,
     pub(crate) rec_model: PathBuf,
@@ -40,58 +41,58 @@ pub(crate) struct OcrParams {
     pub(crate) rec_widths: Vec<u32>,
 }
 
+impl Default for OcrParams {
+    fn default() -> Self {
+        Self {
+            det_model: "ch_PP-OCRv4_det_infer.onnx".into(),
+            rec_model: "ch_PP-OCRv4_rec_infer.onnx".into(),
+            cls_model: "ch_ppocr_mobile_v2.0_cls_infer.onnx".into(),
+            keys: None,
+            use_cls: false,
+            det_width: 640,
+            det_height: 480,
+            det_threshold: 0.3,
+            box_threshold: 0.5,
+            unclip_ratio: 1.6,
+            min_box_size: 3.0,
+            min_text_confidence: 0.5,
+            space_threshold: 0.015,
+            max_blocks: 100,
+            rec_widths: vec![320, 480, 640, 960, 1280],
+        }
+    }
+}
+
 impl OcrParams {
-    pub(crate) fn parse(mut p: Params<'_>) -> Result<Self, Problem> {
-        let path = |s: Option<String>, default: &str| PathBuf::from(s.unwrap_or_else(|| default.to_owned()));
-        let det_model = path(p.string("det_model")?, "ch_PP-OCRv4_det_infer.onnx");
-        let rec_model = path(p.string("rec_model")?, "ch_PP-OCRv4_rec_infer.onnx");
-        let cls_model = path(p.string("cls_model")?, "ch_ppocr_mobile_v2.0_cls_infer.onnx");
-        let keys = p.string("keys")?.map(PathBuf::from);
-        let use_cls = p.bool("use_cls", false)?;
-        let det_width = p.u32_in("det_width", 640, 32, 4096)?;
-        let det_height = p.u32_in("det_height", 480, 32, 4096)?;
-        for (name, v) in [("det_width", det_width), ("det_height", det_height)] {
-            if v % 32 != 0 {
-                return Err(Problem::BadParam {
-                    param: name.into(),
-                    reason: format!("{v} is not a multiple of 32"),
-                });
-            }
+    /// The parameters of a node's `params` object, checked; `rec_widths` come out sorted and unique.
+    pub(crate) fn parse(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Problem> {
+        let mut p: Self = definition::params(params)?;
+        for (name, path) in
+            [("det_model", &p.det_model), ("rec_model", &p.rec_model), ("cls_model", &p.cls_model)]
+                .into_iter()
+                .chain(p.keys.as_ref().map(|k| ("keys", k)))
+        {
+            not_empty(name, path.as_os_str().is_empty())?;
         }
-        let det_threshold = p.f32_in("det_threshold", 0.3, 0.0, 1.0)?;
-        let box_threshold = p.f32_in("box_threshold", 0.5, 0.0, 1.0)?;
-        let unclip_ratio = p.f32_in("unclip_ratio", 1.6, 0.0, 10.0)?;
-        let min_box_size = p.f32_in("min_box_size", 3.0, 0.0, 1000.0)?;
-        let min_text_confidence = p.f32_in("min_text_confidence", 0.5, 0.0, 1.0)?;
-        let space_threshold = p.f32_in("space_threshold", 0.015, 0.0, 1.0)?;
-        let max_blocks = p.u32_in("max_blocks", 100, 1, 10_000)? as usize;
-        let mut rec_widths = p.u32s("rec_widths")?.unwrap_or_else(|| vec![320, 480, 640, 960, 1280]);
-        rec_widths.sort_unstable();
-        rec_widths.dedup();
-        if let Some(&bad) = rec_widths.iter().find(|&&w| w % 8 != 0 || !(32..=4096).contains(&w)) {
-            return Err(Problem::BadParam {
-                param: "rec_widths".into(),
-                reason: format!("{bad} is not a multiple of 8 in 32..=4096"),
-            });
+        for (name, v) in [("det_width", p.det_width), ("det_height", p.det_height)] {
+            in_range(name, v, 32..=4096)?;
+            multiple_of(name, v, 32)?;
         }
-        p.finish()?;
-        Ok(Self {
-            det_model,
-            rec_model,
-            cls_model,
-            keys,
-            use_cls,
-            det_width,
-            det_height,
-            det_threshold,
-            box_threshold,
-            unclip_ratio,
-            min_box_size,
-            min_text_confidence,
-            space_threshold,
-            max_blocks,
-            rec_widths,
-        })
+        in_range("det_threshold", p.det_threshold, 0.0..=1.0)?;
+        in_range("box_threshold", p.box_threshold, 0.0..=1.0)?;
+        in_range("unclip_ratio", p.unclip_ratio, 0.0..=10.0)?;
+        in_range("min_box_size", p.min_box_size, 0.0..=1000.0)?;
+        in_range("min_text_confidence", p.min_text_confidence, 0.0..=1.0)?;
+        in_range("space_threshold", p.space_threshold, 0.0..=1.0)?;
+        in_range("max_blocks", p.max_blocks, 1..=10_000)?;
+        not_empty("rec_widths", p.rec_widths.is_empty())?;
+        p.rec_widths.sort_unstable();
+        p.rec_widths.dedup();
+        for &w in &p.rec_widths {
+            in_range("rec_widths", w, 32..=4096)?;
+            multiple_of("rec_widths", w, 8)?;
+        }
+        Ok(p)
     }
 }
 
@@ -548,10 +549,9 @@ impl OcrEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::definition::Params;
 
     fn params() -> OcrParams {
-        OcrParams::parse(Params::new(&serde_json::Map::new())).unwrap()
+        OcrParams::default()
     }
 
     #[test]

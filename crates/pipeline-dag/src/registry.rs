@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use stream_protocol::http::{PipelineInfo, PipelineNode, PipelineSummary};
 use stream_protocol::{Detection, FrameResult, ImageSize, OcrOutput, TrackingSummary};
 
-use crate::definition::{self, NodeKind, Params, PipelineDef, Structure};
+use crate::definition::{self, NodeKind, PipelineDef, Structure};
 use crate::detect::{DetectParams, Detector};
 use crate::engine::{Engine, InferenceEngine, LoadedModel, OnnxModel};
 use crate::error::{BoxError, DecodeError, LoadError, PipelineError, Problem};
@@ -249,7 +249,7 @@ fn check(file: &str, text: &str, models_dir: &Path) -> Result<Checked, LoadError
     let mut params = Vec::with_capacity(def.nodes.len());
     for (node, kind) in def.nodes.iter().zip(&structure.kinds) {
         let at = |problem| invalid(Some(node.id.clone()), problem);
-        let p = Params::new(&node.params);
+        let p = &node.params;
         let (parsed, files) = match kind {
             NodeKind::Detect => {
                 let d = DetectParams::parse(p).map_err(at)?;

@@ -24,11 +24,12 @@ use std::time::Duration;
 
 use stream_protocol::{Detection, ImageSize, LineCrossings, TrackingSummary};
 
-use crate::definition::Params;
+use crate::definition::{self, bad, in_range};
 use crate::error::Problem;
 
 /// A counting line: crossings of a confirmed track's box centre over the segment `from` → `to`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CountingLine {
     pub(crate) id: String,
     pub(crate) from: [f32; 2],
@@ -36,7 +37,8 @@ pub(crate) struct CountingLine {
 }
 
 /// The `track` node's parameters (see `docs/pipelines.md`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct TrackParams {
     pub(crate) high_threshold: f32,
     pub(crate) low_threshold: f32,
@@ -66,63 +68,35 @@ impl Default for TrackParams {
 }
 
 impl TrackParams {
-    pub(crate) fn parse(mut p: Params<'_>) -> Result<Self, Problem> {
-        let d = Self::default();
-        let high_threshold = p.f32_in("high_threshold", d.high_threshold, 0.0, 1.0)?;
-        let low_threshold = p.f32_in("low_threshold", d.low_threshold, 0.0, 1.0)?;
-        let new_track_threshold = p.f32_in("new_track_threshold", d.new_track_threshold, 0.0, 1.0)?;
-        let match_iou = p.f32_in("match_iou", d.match_iou, 0.0, 1.0)?;
-        let low_match_iou = p.f32_in("low_match_iou", d.low_match_iou, 0.0, 1.0)?;
-        let tentative_match_iou = p.f32_in("tentative_match_iou", d.tentative_match_iou, 0.0, 1.0)?;
-        let lost_timeout_s = p.f32_in("lost_timeout_s", d.lost_timeout_s, 0.0, 3600.0)?;
-        let max_tracks = p.u32_in("max_tracks", d.max_tracks as u32, 1, 100_000)? as usize;
-        if low_threshold > high_threshold {
-            return Err(Problem::BadParam {
-                param: "low_threshold".into(),
-                reason: format!("{low_threshold} is above high_threshold {high_threshold}"),
-            });
+    /// The parameters of a node's `params` object, checked.
+    pub(crate) fn parse(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Problem> {
+        let p: Self = definition::params(params)?;
+        for (name, x) in [
+            ("high_threshold", p.high_threshold),
+            ("low_threshold", p.low_threshold),
+            ("new_track_threshold", p.new_track_threshold),
+            ("match_iou", p.match_iou),
+            ("low_match_iou", p.low_match_iou),
+            ("tentative_match_iou", p.tentative_match_iou),
+        ] {
+            in_range(name, x, 0.0..=1.0)?;
         }
-        let lines = match p.json("lines") {
-            None => Vec::new(),
-            Some(v) => parse_lines(v)?,
-        };
-        p.finish()?;
-        Ok(Self {
-            high_threshold,
-            low_threshold,
-            new_track_threshold,
-            match_iou,
-            low_match_iou,
-            tentative_match_iou,
-            lost_timeout_s,
-            max_tracks,
-            lines,
-        })
-    }
-}
-
-fn parse_lines(value: &serde_json::Value) -> Result<Vec<CountingLine>, Problem> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Wire {
-        id: String,
-        from: [f32; 2],
-        to: [f32; 2],
-    }
-    let bad = |reason: String| Problem::BadParam { param: "lines".into(), reason };
-    let wires: Vec<Wire> = serde_json::from_value(value.clone())
-        .map_err(|e| bad(format!("expected [{{\"id\", \"from\": [x, y], \"to\": [x, y]}}]: {e}")))?;
-    let mut lines: Vec<CountingLine> = Vec::with_capacity(wires.len());
-    for w in wires {
-        if w.id.is_empty() || lines.iter().any(|l| l.id == w.id) {
-            return Err(bad(format!("line id {:?} is empty or repeated", w.id)));
+        in_range("lost_timeout_s", p.lost_timeout_s, 0.0..=3600.0)?;
+        in_range("max_tracks", p.max_tracks, 1..=100_000)?;
+        if p.low_threshold > p.high_threshold {
+            let reason = format!("{} is above high_threshold {}", p.low_threshold, p.high_threshold);
+            return Err(bad("low_threshold", reason));
         }
-        if w.from.iter().chain(&w.to).any(|c| !c.is_finite()) || w.from == w.to {
-            return Err(bad(format!("line {:?} needs two distinct finite points", w.id)));
+        for (i, line) in p.lines.iter().enumerate() {
+            if line.id.is_empty() || p.lines[..i].iter().any(|l| l.id == line.id) {
+                return Err(bad("lines", format!("line id {:?} is empty or repeated", line.id)));
+            }
+            if line.from.iter().chain(&line.to).any(|c| !c.is_finite()) || line.from == line.to {
+                return Err(bad("lines", format!("line {:?} needs two distinct finite points", line.id)));
+            }
         }
-        lines.push(CountingLine { id: w.id, from: w.from, to: w.to });
+        Ok(p)
     }
-    Ok(lines)
 }
 
 // === Kalman filter ===
@@ -388,7 +362,7 @@ impl Tracker {
     /// A tracker with the `track` node's parameters, given as that node's `params` JSON object (`{}` for
     /// the defaults; see `docs/pipelines.md`), for embedders who run their own detector.
     pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Problem> {
-        Ok(Self::new(std::sync::Arc::new(TrackParams::parse(Params::new(params))?)))
+        Ok(Self::new(std::sync::Arc::new(TrackParams::parse(params)?)))
     }
 
     pub(crate) fn new(params: std::sync::Arc<TrackParams>) -> Self {

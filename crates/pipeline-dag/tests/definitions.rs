@@ -180,10 +180,20 @@ fn bad_params_name_the_param_and_the_reason() {
     for (test, params, param, reason) in [
         ("param-multiple", r#"{"input_size":100}"#, "input_size", "not a multiple of 32"),
         ("param-range", r#"{"confidence":1.5}"#, "confidence", "outside 0..=1"),
-        ("param-type", r#"{"iou":"high"}"#, "iou", "expected a number"),
-        ("param-unknown", r#"{"threshold":0.3}"#, "threshold", "unknown parameter"),
-        ("param-format", r#"{"format":"yolov9"}"#, "format", "unknown format `yolov9`"),
-        ("param-classes", r#"{"classes":[1,2]}"#, "classes", "array of strings"),
+        ("param-type", r#"{"iou":"high"}"#, "iou", "invalid type: string \"high\", expected f32"),
+        (
+            "param-unknown",
+            r#"{"threshold":0.3}"#,
+            "threshold",
+            "unknown field `threshold`, expected one of `model`",
+        ),
+        (
+            "param-format",
+            r#"{"format":"yolov9"}"#,
+            "format",
+            "unknown variant `yolov9`, expected one of `nanodet`",
+        ),
+        ("param-classes", r#"{"classes":[1,2]}"#, "classes", "invalid type: integer `1`, expected a string"),
     ] {
         let (_, node, problem, message) = invalid(test, &detect_pipeline("p", params));
         assert_eq!(node.as_deref(), Some("det"), "{test}");

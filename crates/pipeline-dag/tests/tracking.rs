@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pipeline_dag::stages::Tracker;
-use pipeline_dag::{PipelineRegistry, RegistryConfig};
+use pipeline_dag::{PipelineRegistry, Problem, RegistryConfig};
 use proptest::prelude::*;
 use stream_protocol::{Detection, ImageSize};
 
@@ -359,14 +359,35 @@ fn counting_lines_count_each_crossing_once() {
 }
 
 #[test]
-fn bad_params_are_refused() {
-    for bad in [
-        serde_json::json!({ "lines": [{ "id": "a", "from": [0, 0], "to": [0, 0] }] }),
-        serde_json::json!({ "lines": [{ "id": "a", "from": [0, 0] }] }),
-        serde_json::json!({ "low_threshold": 0.9, "high_threshold": 0.5 }),
-        serde_json::json!({ "speed": 3 }),
+fn bad_params_are_refused_naming_the_param() {
+    for (bad, param, reason) in [
+        (
+            serde_json::json!({ "lines": [{ "id": "a", "from": [0, 0], "to": [0, 0] }] }),
+            "lines",
+            "two distinct",
+        ),
+        (serde_json::json!({ "lines": [{ "id": "a", "from": [0, 0] }] }), "lines", "missing field `to`"),
+        (
+            serde_json::json!({ "lines": [{ "id": "a", "from": [0], "to": [1, 1] }] }),
+            "lines",
+            "invalid length 1",
+        ),
+        (
+            serde_json::json!({ "low_threshold": 0.9, "high_threshold": 0.5 }),
+            "low_threshold",
+            "above high_threshold",
+        ),
+        (serde_json::json!({ "match_iou": 2 }), "match_iou", "2 is outside 0..=1"),
+        (serde_json::json!({ "max_tracks": -1 }), "max_tracks", "invalid value: integer `-1`"),
+        (serde_json::json!({ "speed": 3 }), "speed", "unknown field `speed`"),
     ] {
-        assert!(Tracker::from_params(bad.as_object().unwrap()).is_err(), "{bad}");
+        match Tracker::from_params(bad.as_object().unwrap()) {
+            Err(Problem::BadParam { param: p, reason: r }) => {
+                assert_eq!(p, param, "{bad}");
+                assert!(r.contains(reason), "{bad}: {r}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
     }
 }
 
