@@ -248,10 +248,30 @@ fn ocr_steps(c: &mut Criterion) {
             config.concurrent_runs = 2;
             config.parallel_branches = parallel;
             config.engine = engine.clone();
+            config.pipelines_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/definitions"));
             PipelineRegistry::load(&config).expect("registry loads")
         };
         let (side_by_side, one_by_one) = (load(true), load(false));
         let name = engine.name();
+        // `unclip_ratio` 2.0 (the default) against RapidOCR's 1.6: the taller crop is narrower at height 48.
+        for timed in ["unclip 2.0", "unclip 1.6"] {
+            group.bench_function(format!("ocr/page/{name}/threads=2/{timed}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let started = std::time::Instant::now();
+                        black_box(side_by_side.run_on_frame("ocr", 0, black_box(&page)).expect("runs"));
+                        let a = started.elapsed();
+                        let started = std::time::Instant::now();
+                        black_box(
+                            side_by_side.run_on_frame("ocr_unclip_1_6", 0, black_box(&page)).expect("runs"),
+                        );
+                        total += if timed == "unclip 2.0" { a } else { started.elapsed() };
+                    }
+                    total
+                })
+            });
+        }
         for timed in ["lines side by side", "lines one by one"] {
             group.bench_function(format!("ocr/page/{name}/threads=2/{timed}"), |b| {
                 b.iter_custom(|iters| {
@@ -269,6 +289,9 @@ fn ocr_steps(c: &mut Criterion) {
             });
         }
         let inference = InferenceEngine::new(&engine, 2, 2).expect("engine starts");
+        if name == "onnxruntime" {
+            rec_widths(&mut group, &inference, &side_by_side, &page);
+        }
         let det =
             inference.load_model(&model("ch_PP-OCRv4_det_infer.onnx"), [1, 3, 480, 640]).expect("det loads");
         let input = vec![0.1f32; 3 * 480 * 640];
@@ -290,6 +313,64 @@ fn ocr_steps(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// The page's seven lines through the recogniser alone, one after the other on two threads: at the width
+/// buckets tract needs (320, 480, 640, 960, 1280) against the crop's own width plus one line height of blank,
+/// which onnxruntime runs. Crop widths from the blocks the `ocr` pipeline reads (bbox aspect at height 48).
+#[allow(clippy::print_stderr)] // The widths say what the two timings compare.
+fn rec_widths(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    inference: &InferenceEngine,
+    registry: &PipelineRegistry,
+    page: &[u8],
+) {
+    let blocks = registry.run_on_frame("ocr", 0, page).expect("runs").ocr.expect("ocr output").blocks;
+    let crops: Vec<usize> =
+        blocks.iter().map(|b| (48.0 * b.bbox.width as f32 / b.bbox.height as f32).ceil() as usize).collect();
+    let bucket = |w: usize| [320, 480, 640, 960, 1280].into_iter().find(|&b| b >= w).unwrap_or(1280);
+    let own = |w: usize| (w + 48).next_multiple_of(8).max(320).min(bucket(w));
+    let lines = |width: &dyn Fn(usize) -> usize| -> Vec<(OnnxModel, Vec<f32>)> {
+        crops
+            .iter()
+            .map(|&w| {
+                let w = width(w);
+                let rec = inference
+                    .load_model(&model("ch_PP-OCRv4_rec_infer.onnx"), [1, 3, 48, w])
+                    .expect("rec loads");
+                (rec, vec![0.1f32; 3 * 48 * w])
+            })
+            .collect()
+    };
+    let (buckets, own_widths) = (lines(&bucket), lines(&own));
+    let pixels = |f: &dyn Fn(usize) -> usize| crops.iter().map(|&w| f(w)).sum::<usize>();
+    eprintln!(
+        "rec widths: crops {crops:?}, {} px of crop, {} px at buckets, {} px at own width",
+        crops.iter().sum::<usize>(),
+        pixels(&bucket),
+        pixels(&own)
+    );
+    let run = |lines: &[(OnnxModel, Vec<f32>)]| {
+        for (rec, input) in lines {
+            black_box(rec.run(black_box(input.clone())).expect("runs"));
+        }
+    };
+    for timed in ["buckets", "own width"] {
+        group.bench_function(format!("rec/page lines/onnxruntime/threads=2/{timed}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = std::time::Instant::now();
+                    run(&buckets);
+                    let a = started.elapsed();
+                    let started = std::time::Instant::now();
+                    run(&own_widths);
+                    total += if timed == "buckets" { a } else { started.elapsed() };
+                }
+                total
+            })
+        });
+    }
 }
 
 /// The tracker alone: one frame of 50 moving objects (each seen every frame, boxes shifting 3 px a frame),

@@ -19,6 +19,10 @@ const PPOCR_NORMALISE: Normalise = Normalise { order: ChannelOrder::Bgr, mean: [
 pub(crate) const REC_HEIGHT: u32 = 48;
 /// Input of the direction classifier.
 pub(crate) const CLS_WIDTH: u32 = 192;
+/// The most the direction classifier's crop is expanded ("unclipped"), whatever `unclip_ratio` says: RapidOCR's
+/// 1.6. The recogniser reads better with the default 2.0's wider margins; the classifier, which squeezes a
+/// line into 192×48, misjudges more lines with them.
+const CLS_UNCLIP_RATIO: f32 = 1.6;
 
 /// The OCR node's parameters (see `docs/pipelines.md`).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -53,7 +57,7 @@ impl Default for OcrParams {
             det_height: 480,
             det_threshold: 0.3,
             box_threshold: 0.5,
-            unclip_ratio: 1.6,
+            unclip_ratio: 2.0,
             min_box_size: 3.0,
             min_text_confidence: 0.5,
             space_threshold: 0.015,
@@ -106,6 +110,8 @@ pub(crate) struct Region {
     pub(crate) half_w: f32,
     /// Half the extent along `v`.
     pub(crate) half_h: f32,
+    /// How far the detector's rectangle was expanded on each side ("unclipped") to make this one.
+    pub(crate) unclip: f32,
 }
 
 impl Region {
@@ -117,6 +123,12 @@ impl Region {
     fn at(&self, a: f32, b: f32) -> [f32; 2] {
         let v = self.v();
         [self.centre[0] + a * self.u[0] + b * v[0], self.centre[1] + a * self.u[1] + b * v[1]]
+    }
+
+    /// This rectangle with `by` taken off each side.
+    fn shrunk(&self, by: f32) -> Self {
+        let by = by.clamp(0.0, self.unclip);
+        Self { half_w: self.half_w - by, half_h: self.half_h - by, unclip: self.unclip - by, ..*self }
     }
 
     /// The axis-aligned box around the rectangle, clamped to a `width`×`height` frame.
@@ -191,14 +203,20 @@ fn min_area_rect(points: Vec<[f32; 2]>) -> Option<Region> {
         if best.as_ref().is_none_or(|(best_area, _)| area < *best_area) {
             let (cu, cv) = ((min_u + max_u) / 2.0, (min_v + max_v) / 2.0);
             let centre = [first[0] + cu * u[0] + cv * v[0], first[1] + cu * u[1] + cv * v[1]];
-            let region = Region { centre, u, half_w: (max_u - min_u) / 2.0, half_h: (max_v - min_v) / 2.0 };
+            let region = Region {
+                centre,
+                u,
+                half_w: (max_u - min_u) / 2.0,
+                half_h: (max_v - min_v) / 2.0,
+                unclip: 0.0,
+            };
             best = Some((area, region));
         }
     }
     let (_, mut r) = best?;
     // Make `u` the axis closer to horizontal, pointing right, so crops read left to right.
     if r.u[0].abs() < r.u[1].abs() {
-        r = Region { centre: r.centre, u: [r.u[1], -r.u[0]], half_w: r.half_h, half_h: r.half_w };
+        r = Region { u: [r.u[1], -r.u[0]], half_w: r.half_h, half_h: r.half_w, ..r };
     }
     if r.u[0] < 0.0 {
         r.u = [-r.u[0], -r.u[1]];
@@ -278,6 +296,7 @@ pub(crate) fn regions_from_map(
                 u: rect.u,
                 half_w: (rect.half_w + d) / scale,
                 half_h: (rect.half_h + d) / scale,
+                unclip: d / scale,
             };
             let bbox = region.bbox(frame_w, frame_h);
             if bbox.width >= 1 && bbox.height >= 1 {
@@ -461,12 +480,11 @@ impl OcrEngine {
         Ok(regions)
     }
 
-    /// The crop of `region`, straightened and resized to height 48 (aspect kept, at most the widest bucket);
+    /// The crop of `region`, straightened and resized to height 48 (aspect kept, at most `max_w` wide);
     /// tall crops (height ≥ 1.5 × width) are turned 90° anticlockwise, as RapidOCR does. Returns RGB and
     /// the crop's width.
-    fn crop(&self, frame: &Frame, r: Region) -> (Vec<u8>, u32) {
+    fn crop(frame: &Frame, r: Region, max_w: u32) -> (Vec<u8>, u32) {
         let (w, h) = (2.0 * r.half_w, 2.0 * r.half_h);
-        let max_w = self.rec.last().map_or(320, |(w, _)| *w);
         let target_w = |long: f32, short: f32| {
             ((REC_HEIGHT as f32 * long / short.max(1.0)).ceil() as u32).clamp(1, max_w)
         };
@@ -483,27 +501,47 @@ impl OcrEngine {
         (sample_quad(frame, origin, ex, ey, out_w, REC_HEIGHT), out_w)
     }
 
-    /// True when the direction classifier says the crop is upside down (180° with probability > 0.9).
-    fn upside_down(&self, cls: &OnnxModel, rgb: &[u8], width: u32, single: bool) -> Result<bool, BoxError> {
-        let w = width.min(CLS_WIDTH);
-        let small = Frame::from_rgb(width, REC_HEIGHT, rgb.to_vec()).ok_or("bad crop buffer")?;
-        let resized = resize_rgb(&small, w, REC_HEIGHT)?;
+    /// True when the direction classifier says the region is upside down (180° with probability > 0.9). The
+    /// classifier sees the region expanded no further than [`CLS_UNCLIP_RATIO`] allows, squeezed into at most
+    /// 192×48.
+    fn upside_down(
+        &self,
+        cls: &OnnxModel,
+        frame: &Frame,
+        region: Region,
+        single: bool,
+    ) -> Result<bool, BoxError> {
+        let keep = (CLS_UNCLIP_RATIO / self.params.unclip_ratio).min(1.0);
+        let (rgb, w) = Self::crop(frame, region.shrunk(region.unclip * (1.0 - keep)), CLS_WIDTH);
         let (cw, h) = (CLS_WIDTH as usize, REC_HEIGHT as usize);
         let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * cw * h];
-        PPOCR_NORMALISE.write_planar(&resized, w as usize, h, &mut input, cw, h);
+        PPOCR_NORMALISE.write_planar(&rgb, w as usize, h, &mut input, cw, h);
         let outputs = if single { cls.run_single_threaded(input)? } else { cls.run(input)? };
         let (_, p) = outputs.get(0).ok_or("cls produced no float32 output")?;
         Ok(matches!(p, [p0, p180] if p180 > p0 && *p180 > 0.9))
     }
 
-    /// Recognises one crop (RGB, height 48, `width` wide) with the smallest bucket that fits.
+    /// Recognises one crop (RGB, height 48, `width` wide) with the smallest bucket that fits. On an engine that
+    /// runs any width (onnxruntime) the input is only as wide as the crop plus one line height of blank (with
+    /// less, borderline spaces read differently from the bucketed runs), rounded up to the recogniser's stride
+    /// of 8, and at least the smallest bucket: 12% faster on the page fixture, the same text.
     fn recognise(&self, rgb: &[u8], width: u32, single: bool) -> Result<(String, f32), BoxError> {
         let (bucket, plan) =
             self.rec.iter().find(|(w, _)| *w >= width).or(self.rec.last()).ok_or("no recognition plan")?;
-        let (bw, h) = (*bucket as usize, REC_HEIGHT as usize);
-        let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * bw * h];
-        PPOCR_NORMALISE.write_planar(rgb, (width as usize).min(bw), h, &mut input, bw, h);
-        let outputs = if single { plan.run_single_threaded(input)? } else { plan.run(input)? };
+        let smallest = self.rec.first().map_or(*bucket, |(w, _)| *w);
+        let run_w = if plan.runs_any_width() {
+            (width + REC_HEIGHT).next_multiple_of(8).max(smallest).min(*bucket)
+        } else {
+            *bucket
+        };
+        let (rw, h) = (run_w as usize, REC_HEIGHT as usize);
+        let mut input = vec![PPOCR_NORMALISE.pad_value(); 3 * rw * h];
+        PPOCR_NORMALISE.write_planar(rgb, (width as usize).min(rw), h, &mut input, rw, h);
+        let outputs = match (run_w == *bucket, single) {
+            (true, true) => plan.run_single_threaded(input)?,
+            (true, false) => plan.run(input)?,
+            (false, _) => plan.run_width(input, rw, !single)?,
+        };
         let (shape, probs) = outputs.get(0).ok_or("rec produced no float32 output")?;
         let n_classes = shape.last().copied().unwrap_or(0);
         if n_classes != self.charset.len() {
@@ -514,9 +552,9 @@ impl OcrEngine {
 
     /// Direction check and recognition of one region; `None` when nothing legible is there.
     fn read(&self, frame: &Frame, region: Region, single: bool) -> Result<Option<TextBlock>, BoxError> {
-        let (mut rgb, width) = self.crop(frame, region);
+        let (mut rgb, width) = Self::crop(frame, region, self.rec.last().map_or(320, |(w, _)| *w));
         if let Some(cls) = &self.cls
-            && self.upside_down(cls, &rgb, width, single)?
+            && self.upside_down(cls, frame, region, single)?
         {
             // 180°: reverse the pixel order.
             let pixels: Vec<[u8; 3]> = rgb.chunks_exact(3).rev().map(|p| [p[0], p[1], p[2]]).collect();
@@ -658,13 +696,23 @@ mod tests {
         }
         let regions = regions_from_map(&map, w, w, h, 0.5, 80, 40, &params());
         assert_eq!(regions.len(), 1);
-        // Contour 19×4 → d = 19·4·1.6 / (2·23) ≈ 2.643; then into the frame, scaled ×2.
-        let d = 19.0 * 4.0 * 1.6 / 46.0;
+        // Contour 19×4 → d = 19·4·2.0 / (2·23) ≈ 3.304; then into the frame, scaled ×2.
+        let d = 19.0 * 4.0 * 2.0 / 46.0;
         let r = regions[0];
-        let expected = [29.5, 14.5, (9.5 + d) * 2.0, (2.0 + d) * 2.0];
-        for (got, want) in [r.centre[0], r.centre[1], r.half_w, r.half_h].into_iter().zip(expected) {
+        let expected = [29.5, 14.5, (9.5 + d) * 2.0, (2.0 + d) * 2.0, d * 2.0];
+        for (got, want) in [r.centre[0], r.centre[1], r.half_w, r.half_h, r.unclip].into_iter().zip(expected)
+        {
             assert!((got - want).abs() < 1e-3, "{r:?} vs {expected:?}");
         }
+        // The classifier's crop takes back part of the expansion, never more than all of it.
+        let tighter = r.shrunk(1.0);
+        assert!(
+            (tighter.half_w - (r.half_w - 1.0)).abs() < 1e-6
+                && (tighter.unclip - (r.unclip - 1.0)).abs() < 1e-6
+        );
+        let bare = r.shrunk(100.0);
+        assert!((bare.half_h - 4.0).abs() < 1e-3 && bare.unclip == 0.0, "{bare:?}");
+        assert_eq!(r.shrunk(-1.0), r);
         assert!((r.u[0] - 1.0).abs() < 1e-6 && r.u[1].abs() < 1e-6, "{r:?}");
         assert!(regions_from_map(&vec![0.1; w * h], w, w, h, 1.0, 40, 20, &params()).is_empty());
     }

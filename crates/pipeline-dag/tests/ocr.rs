@@ -1,5 +1,7 @@
-//! OCR accuracy on real text: the page fixture and the held-out set of rendered signs, receipts, sentences
-//! and numbers (`fixtures/ocr-heldout/`, made by its `make.py`), scored by character and word error rate.
+//! OCR accuracy on real text: the page fixture and two sets of rendered signs, receipts, sentences and
+//! numbers, scored by character and word error rate: the held-out set (`fixtures/ocr-heldout/`, on which
+//! `space_threshold` and `unclip_ratio` were chosen) and the unseen set (`fixtures/ocr-unseen/`, never used
+//! to choose anything), both made by `fixtures/ocr-heldout/make.py`.
 //!
 //! Runs on the engine named by `STREAM_ENGINE` (`tract` by default; `just test-onnxruntime` runs it again on
 //! `onnxruntime`). `OCR_REPORT=1` prints every image's reading and scores.
@@ -85,8 +87,8 @@ struct Score {
     wer: f64,
 }
 
-fn score_heldout(pipeline: &str) -> Vec<Score> {
-    let dir = workspace().join("fixtures/ocr-heldout");
+fn score_set(pipeline: &str, set: &str) -> Vec<Score> {
+    let dir = workspace().join("fixtures").join(set);
     let mut images: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -114,17 +116,31 @@ fn score_heldout(pipeline: &str) -> Vec<Score> {
         .collect()
 }
 
-/// The held-out set: words come out separated, and the mean scores hold the targets of `docs/pipelines.md`.
-#[test]
-fn the_heldout_set_reads_with_word_spaces() {
-    let scores = score_heldout("ocr");
+/// Mean CER and WER of a set, with a per-image table for the failure message.
+fn mean_scores(set: &str) -> (f64, f64, String) {
+    let scores = score_set("ocr", set);
     let n = scores.len() as f64;
     let cer = scores.iter().map(|s| s.cer).sum::<f64>() / n;
     let wer = scores.iter().map(|s| s.wer).sum::<f64>() / n;
     let table: String =
-        scores.iter().map(|s| format!("{:<16} CER {:.3} WER {:.3}\n", s.name, s.cer, s.wer)).collect();
-    eprintln!("{table}mean CER {cer:.4} WER {wer:.4}");
-    assert!(cer <= 0.04 && wer <= 0.10, "mean CER {cer:.4} WER {wer:.4}\n{table}");
+        scores.iter().map(|s| format!("{:<18} CER {:.3} WER {:.3}\n", s.name, s.cer, s.wer)).collect();
+    eprintln!("{set}\n{table}mean CER {cer:.4} WER {wer:.4}");
+    (cer, wer, table)
+}
+
+/// The held-out set: words come out separated, and the mean scores hold the figures of `docs/pipelines.md`
+/// (0.004 and 0.027 on both engines), well inside the OCR issue's targets (CER 0.04, WER 0.10).
+#[test]
+fn the_heldout_set_reads_with_word_spaces() {
+    let (cer, wer, table) = mean_scores("ocr-heldout");
+    assert!(cer <= 0.01 && wer <= 0.05, "mean CER {cer:.4} WER {wer:.4}\n{table}");
+}
+
+/// The unseen set reads as well as the set the parameters were chosen on (0.005 and 0.022).
+#[test]
+fn the_unseen_set_reads_as_well() {
+    let (cer, wer, table) = mean_scores("ocr-unseen");
+    assert!(cer <= 0.01 && wer <= 0.05, "mean CER {cer:.4} WER {wer:.4}\n{table}");
 }
 
 fn expected_page_text() -> String {
@@ -154,9 +170,9 @@ fn ocr_reads_the_page() {
 }
 
 /// The direction classifier (with the keys file instead of the model's character list) turns most lines of
-/// an upside-down page the right way up; without it the recogniser reads almost nothing. It is not perfect:
-/// the mobile classifier sees each line squeezed into 192×48 and misjudges some lines either way (on the
-/// upright page it flips one line, CER 0.21), which is why `use_cls` is off by default.
+/// an upside-down page the right way up (six of seven, CER 0.11); without it the recogniser reads almost
+/// nothing. It is not perfect: the mobile classifier sees each line squeezed into 192×48 and misjudges some
+/// lines either way (on the upright page it flips one line, CER 0.20), which is why `use_cls` is off by default.
 #[test]
 fn the_direction_classifier_reads_an_upside_down_page() {
     let jpeg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/page_upside_down_640x480.jpg");
@@ -167,7 +183,7 @@ fn the_direction_classifier_reads_an_upside_down_page() {
     let without = read("ocr", &jpeg);
     let (cer_with, cer_without) =
         (char_error_rate(&with_cls, &expected), char_error_rate(&without, &expected));
-    assert!(cer_with <= 0.35, "with cls: CER {cer_with:.3}\n{with_cls}");
+    assert!(cer_with <= 0.15, "with cls: CER {cer_with:.3}\n{with_cls}");
     assert!(cer_without > 0.6, "without cls: CER {cer_without:.3}\n{without}");
     assert!(with_cls.contains("Let us first determine markers of the coins and the"), "{with_cls}");
 }

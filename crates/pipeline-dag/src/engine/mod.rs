@@ -234,6 +234,18 @@ pub(crate) type Plan = (Arc<dyn Runner>, Vec<Vec<usize>>);
 pub(crate) trait Runner: Send + Sync + fmt::Debug {
     /// `alone`: no other model run was in flight when this one started, so it may use every thread.
     fn run(&self, input: Vec<f32>, alone: bool) -> Result<ModelOutputs, BoxError>;
+
+    /// Whether [`run_shaped`](Self::run_shaped) takes other shapes than the planned one (engines that
+    /// need no plan per shape).
+    fn any_shape(&self) -> bool {
+        false
+    }
+
+    /// [`run`](Self::run) on an input of another shape; only where [`any_shape`](Self::any_shape).
+    fn run_shaped(&self, input: Vec<f32>, shape: [usize; 4], alone: bool) -> Result<ModelOutputs, BoxError> {
+        let _ = (input, alone);
+        Err(format!("this engine runs only the planned input shape, not {shape:?}").into())
+    }
 }
 
 /// An ONNX model prepared for one input shape `[1, 3, H, W]` by an engine, ready to run. Cheap to share: runs
@@ -275,14 +287,45 @@ impl OnnxModel {
         self.run_on(input, false)
     }
 
+    /// Whether [`Self::run_width`] runs inputs of any width on this engine (onnxruntime: yes; tract, which
+    /// plans each shape: no).
+    pub(crate) fn runs_any_width(&self) -> bool {
+        self.runner.any_shape()
+    }
+
+    /// [`Self::run`] (or [`Self::run_single_threaded`] when `!may_widen`) on an input `width` wide instead of
+    /// the planned width; only where [`Self::runs_any_width`], an error elsewhere.
+    pub(crate) fn run_width(
+        &self,
+        input: Vec<f32>,
+        width: usize,
+        may_widen: bool,
+    ) -> Result<ModelOutputs, BoxError> {
+        let [n, c, h, _] = self.input_shape;
+        self.run_shape(input, [n, c, h, width], may_widen)
+    }
+
     fn run_on(&self, input: Vec<f32>, may_widen: bool) -> Result<ModelOutputs, BoxError> {
-        let expected: usize = self.input_shape.iter().product();
+        self.run_shape(input, self.input_shape, may_widen)
+    }
+
+    fn run_shape(
+        &self,
+        input: Vec<f32>,
+        shape: [usize; 4],
+        may_widen: bool,
+    ) -> Result<ModelOutputs, BoxError> {
+        let expected: usize = shape.iter().product();
         if input.len() != expected {
             return Err(format!("input has {} values, the model expects {expected}", input.len()).into());
         }
         let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 && may_widen;
         let _done = InFlight(&self.in_flight);
-        self.runner.run(input, alone)
+        if shape == self.input_shape {
+            self.runner.run(input, alone)
+        } else {
+            self.runner.run_shaped(input, shape, alone)
+        }
     }
 }
 

@@ -154,6 +154,15 @@ struct OrtRunner {
 
 impl Runner for OrtRunner {
     fn run(&self, input: Vec<f32>, alone: bool) -> Result<ModelOutputs, BoxError> {
+        self.run_shaped(input, self.input_shape, alone)
+    }
+
+    /// One session serves every shape the model accepts; onnxruntime checks it.
+    fn any_shape(&self) -> bool {
+        true
+    }
+
+    fn run_shaped(&self, input: Vec<f32>, shape: [usize; 4], alone: bool) -> Result<ModelOutputs, BoxError> {
         let sessions = &self.pool.narrow;
         let wide = self.pool.wide.as_ref().filter(|_| alone).and_then(super::try_lock_in_use);
         let mut session = match wide.or_else(|| sessions.iter().find_map(super::try_lock_in_use)) {
@@ -164,7 +173,7 @@ impl Runner for OrtRunner {
                 sessions[i].lock().unwrap_or_else(PoisonError::into_inner)
             }
         };
-        let tensor = Tensor::from_array((self.input_shape, input))?;
+        let tensor = Tensor::from_array((shape, input))?;
         let outputs = session.run(ort::inputs![tensor])?;
         let owned = outputs
             .values()
