@@ -1,5 +1,7 @@
 //! JPEG decoding and the pixel work every node shares: one decode per frame, resizes, normalisation.
 
+use std::borrow::Cow;
+
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
 use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
 use zune_jpeg::JpegDecoder;
@@ -96,9 +98,10 @@ pub fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Frame, DecodeError> 
 /// downscaling): on the same pixels it matches Pillow to within one level, and Pillow is what the reference
 /// detections were computed with. The OpenCV-style `Interpolation` mode is faster but moved borderline
 /// scores across the threshold.
-pub(crate) fn resize_rgb(frame: &Frame, width: u32, height: u32) -> Result<Vec<u8>, String> {
+/// A frame already of the asked size is borrowed, not copied.
+pub(crate) fn resize_rgb(frame: &Frame, width: u32, height: u32) -> Result<Cow<'_, [u8]>, String> {
     if frame.width == width && frame.height == height {
-        return Ok(frame.rgb.clone());
+        return Ok(Cow::Borrowed(&frame.rgb));
     }
     let src =
         fast_image_resize::images::ImageRef::new(frame.width, frame.height, &frame.rgb, PixelType::U8x3)
@@ -106,7 +109,7 @@ pub(crate) fn resize_rgb(frame: &Frame, width: u32, height: u32) -> Result<Vec<u
     let mut dst = Image::new(width, height, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| e.to_string())?;
-    Ok(dst.into_vec())
+    Ok(Cow::Owned(dst.into_vec()))
 }
 
 /// Samples the parallelogram `origin + s·ex + t·ey` (`s`, `t` in 0..1; pixel centres at integer coordinates)
