@@ -515,10 +515,7 @@ pub fn nms(mut candidates: Vec<Candidate>, iou_threshold: f32, max: usize) -> Ve
 /// Bilinear resize of the whole frame to `size`×`size` (no letterbox), then `format`'s normalisation.
 pub(crate) fn preprocess(frame: &Frame, size: u32, format: OutputFormat) -> Result<Vec<f32>, BoxError> {
     let resized = resize_rgb(frame, size, size)?;
-    let s = size as usize;
-    let mut input = vec![0.0f32; 3 * s * s];
-    format.normalise().write_planar(&resized, s, s, &mut input, s, s);
-    Ok(input)
+    Ok(format.normalise().planar(&resized))
 }
 
 /// A loaded detection node: the model plan for its input size and everything to decode its outputs.

@@ -175,12 +175,7 @@ impl Normalise {
         plane_height: usize,
     ) {
         let plane = plane_width * plane_height;
-        // Source channel feeding each tensor channel.
-        let src_channel = match self.order {
-            ChannelOrder::Rgb => [0, 1, 2],
-            ChannelOrder::Bgr => [2, 1, 0],
-        };
-        for (c, &sc) in src_channel.iter().enumerate() {
+        for (c, &sc) in self.source_channels().iter().enumerate() {
             let scale = 1.0 / self.std[c];
             let offset = -self.mean[c] * scale;
             let Some(dst_plane) = out.get_mut(c * plane..(c + 1) * plane) else { return };
@@ -194,9 +189,53 @@ impl Normalise {
         }
     }
 
+    /// Packed RGB `rgb` as a planar `[3, H, W]` tensor of the same pixels, each written once (no zeroing
+    /// first, as [`write_planar`](Self::write_planar) into a fresh tensor would need); the same values.
+    pub(crate) fn planar(&self, rgb: &[u8]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(rgb.len());
+        for (c, &sc) in self.source_channels().iter().enumerate() {
+            let scale = 1.0 / self.std[c];
+            let offset = -self.mean[c] * scale;
+            out.extend(rgb.chunks_exact(3).map(|px| f32::from(px[sc]) * scale + offset));
+        }
+        out
+    }
+
+    /// The source channel feeding each tensor channel.
+    fn source_channels(&self) -> [usize; 3] {
+        match self.order {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        }
+    }
+
     /// The value a pixel of grey 127.5 gets in the tensor's first channel: what RapidOCR pads with (0 for
     /// PP-OCR's normalisation).
     pub(crate) fn pad_value(&self) -> f32 {
         (127.5 - self.mean[0]) / self.std[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unpadded tensor is the padded one's values, in either channel order, bit for bit.
+    #[test]
+    fn planar_is_write_planar_without_padding() {
+        let (w, h) = (5, 3);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 256) as u8).collect();
+        for order in [ChannelOrder::Rgb, ChannelOrder::Bgr] {
+            let normalise =
+                Normalise { order, mean: [103.53, 116.28, 123.675], std: [57.375, 57.12, 58.395] };
+            let mut padded = vec![0.0f32; 3 * w * h];
+            normalise.write_planar(&rgb, w, h, &mut padded, w, h);
+            let planar = normalise.planar(&rgb);
+            assert_eq!(planar.len(), padded.len());
+            assert!(planar.iter().zip(&padded).all(|(a, b)| a.to_bits() == b.to_bits()), "{order:?}");
+            // Tensor channel 0 is the source's red for RGB, its blue for BGR.
+            let first = if order == ChannelOrder::Rgb { rgb[0] } else { rgb[2] };
+            assert!((planar[0] - (f32::from(first) - 103.53) / 57.375).abs() < 1e-5, "{order:?}");
+        }
     }
 }

@@ -346,9 +346,10 @@ pub struct ModelOutputs(Outputs);
 enum Outputs {
     /// tract's own tensors, read in place.
     Tract(tract::TractOutputs),
-    /// Copied out of the engine: `(shape, values)`, `None` for an output that is not float32.
-    #[cfg_attr(not(feature = "onnxruntime"), allow(dead_code))]
-    Owned(Vec<Option<(Vec<usize>, Vec<f32>)>>),
+    /// onnxruntime's own output values, read in place (they keep what they need of their session alive):
+    /// `(shape, value)`, `None` for an output that is not a float32 tensor.
+    #[cfg(feature = "onnxruntime")]
+    Ort(Vec<Option<(Vec<usize>, ort::value::DynValue)>>),
 }
 
 impl ModelOutputs {
@@ -356,7 +357,8 @@ impl ModelOutputs {
     pub fn len(&self) -> usize {
         match &self.0 {
             Outputs::Tract(t) => t.len(),
-            Outputs::Owned(o) => o.len(),
+            #[cfg(feature = "onnxruntime")]
+            Outputs::Ort(o) => o.len(),
         }
     }
 
@@ -370,8 +372,10 @@ impl ModelOutputs {
     pub fn get(&self, i: usize) -> Option<(&[usize], &[f32])> {
         match &self.0 {
             Outputs::Tract(t) => t.get(i),
-            Outputs::Owned(o) => {
-                o.get(i)?.as_ref().map(|(shape, values)| (shape.as_slice(), values.as_slice()))
+            #[cfg(feature = "onnxruntime")]
+            Outputs::Ort(o) => {
+                let (shape, value) = o.get(i)?.as_ref()?;
+                Some((shape.as_slice(), value.try_extract_tensor::<f32>().ok()?.1))
             }
         }
     }
