@@ -115,9 +115,10 @@ deny:
     cargo deny --log-level error check licenses bans sources
 
 # (CI runs it after `just test`. The LLVM engine needs no llvm-tools component: tarpaulin reads the profiles
-# itself. Its own target dir: coverage builds with other flags. Exceptions are listed in CONTRIBUTING.md.)
+# itself. Its own target dir: coverage builds with other flags. The endpoint's run builds the whole server with
+# coverage instrumentation, ~12 minutes. Exceptions are listed in CONTRIBUTING.md.)
 
-# Line coverage of the frame validator, backpressure and the session loop, per file.
+# Line coverage of the frame validator, backpressure, the session manager and loop, and the WebSocket endpoint.
 coverage:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -125,10 +126,11 @@ coverage:
         echo "just coverage: installing cargo-tarpaulin (cargo install cargo-tarpaulin --locked, ~5 minutes)"
         cargo install cargo-tarpaulin --locked
     fi
-    cargo tarpaulin --locked --skip-clean --engine llvm --target-dir target/tarpaulin --out Stdout \
-        -p backpressure -p frame-validate -p stream-session --fail-under 96 \
-        --include-files 'crates/backpressure/src/*' 'crates/frame-validate/src/*' 'crates/stream-session/src/*' \
-        2>&1 | grep -v ' INFO ' | sed -n '/^|| Uncovered Lines:/,$p'
+    tarpaulin() { cargo tarpaulin --locked --skip-clean --engine llvm --target-dir target/tarpaulin --out Stdout "$@" 2>&1 | grep -v ' INFO ' | sed -n '/^|| Uncovered Lines:/,$p'; }
+    tarpaulin -p backpressure -p frame-validate -p stream-session --fail-under 96.5 \
+        --include-files 'crates/backpressure/src/*' 'crates/frame-validate/src/*' 'crates/stream-session/src/*'
+    tarpaulin -p stream-server --test websocket --test hostile --test http --fail-under 96 \
+        --include-files crates/stream-server/src/ws.rs
 
 # Job throughput of two replicas against one on one PostgreSQL store (A B A B; needs postgresql installed).
 bench-replicas:

@@ -179,6 +179,9 @@ proptest! {
             prop_assert!((decision.drop_rate - rate).abs() < 1e-12);
             prop_assert_eq!(decision.state, backpressure::state_for(rate, &config));
             prop_assert_eq!(decision.slow_down, armed && decision.state == BackpressureState::Critical);
+            // Only a drop raises the rate, so only a drop can ask to slow down: the session loop sends
+            // `slow_down` when it admits a frame, never when one completes.
+            prop_assert!(dropped || !decision.slow_down, "a processed frame asked to slow down");
             if decision.slow_down {
                 armed = false;
             } else if decision.state == BackpressureState::Normal {

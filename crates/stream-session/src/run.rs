@@ -316,10 +316,8 @@ where
         self.deliver(Outbound::Text(message.to_json())).await
     }
 
+    /// Never called again once it returned `false`: every caller then ends the session.
     async fn deliver(&mut self, message: Outbound) -> bool {
-        if self.timed_out {
-            return false;
-        }
         tokio::select! {
             biased;
             sent = tokio::time::timeout(self.send_timeout, self.sink.send(message)) => match sent {

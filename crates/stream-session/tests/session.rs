@@ -457,6 +457,44 @@ async fn a_client_that_stops_reading_ends_the_session_cleanly() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_down_that_cannot_be_sent_ends_the_session() {
+    let (tx, inbound) = mpsc::unbounded();
+    let (outbound, mut rx) = mpsc::unbounded::<Outbound>();
+    // A connection that breaks exactly when the warning is due.
+    let outbound = outbound.sink_map_err(|_| ()).with(|message: Outbound| {
+        let warning = matches!(&message, Outbound::Text(json)
+            if matches!(ServerMessage::from_json(json), Ok(ServerMessage::SlowDown(_))));
+        futures_util::future::ready(if warning { Err(()) } else { Ok(message) })
+    });
+    let session = SessionManager::new("test", SessionConfig::default());
+    let pipeline = Arc::new(TestPipeline::new(Duration::from_millis(100)));
+    let task = tokio::spawn(async move {
+        run_session(session, inbound, outbound, pipeline, &(), std::future::pending::<()>()).await
+    });
+    // Five times faster than the pipeline: the drop rate passes the slow-down threshold within a window.
+    for _ in 0..60 {
+        if tx.unbounded_send(frame()).is_err() {
+            break;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+    let summary = task.await.unwrap();
+    assert_eq!(summary.end, SessionEnd::SendFailed);
+    assert!(summary.frames < 60, "the session ended when the warning failed, not when the client stopped");
+    let window = SessionConfig::default().backpressure.window;
+    assert!(summary.dropped * 10 > window as u64 * 3, "{} drops in a window of {window}", summary.dropped);
+    let mut drops = 0;
+    while let Some(Outbound::Text(json)) = rx.next().await {
+        match ServerMessage::from_json(&json).unwrap() {
+            ServerMessage::Dropped { .. } => drops += 1,
+            ServerMessage::Result { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(drops, summary.dropped, "every drop but none after the failed warning reached the client");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_overloaded_transport_is_server_busy_and_a_mislabelled_size_still_too_large() {
     let mut client = Client::connect(TestPipeline::new(Duration::from_millis(10)), SessionConfig::default());
     client.send(Inbound::Overloaded);
