@@ -427,7 +427,7 @@ pub struct ServerConfig {
     /// Where jobs are kept: sqlite (a file in --data-dir, one replica runs jobs) or a postgres:// URL (a
     /// database every replica shares: see docs/operations.md)
     #[arg(long, env = "STREAM_JOB_STORE", value_name = "STORE")]
-    #[arg(default_value = "sqlite", value_parser = job_store)]
+    #[arg(default_value = "sqlite")]
     #[serde(with = "store_text")]
     pub job_store: StoreConfig,
     /// How long a worker's claim on a job holds without renewal (renewed every third of it): a replica that
@@ -698,7 +698,7 @@ fn text(value: &Value) -> Option<String> {
 fn shown(name: &str, value: Option<&Value>) -> String {
     match value.and_then(text) {
         None => "none".to_owned(),
-        Some(url) if name == "job_store" => mask_password(&url),
+        Some(url) if name == "job_store" => url.parse::<StoreConfig>().map_or(url, |store| store.to_string()),
         Some(text) => text,
     }
 }
@@ -830,18 +830,6 @@ fn words(text: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// The job store: `sqlite`, or a `postgres://` URL.
-fn job_store(text: &str) -> Result<StoreConfig, String> {
-    let text = text.trim();
-    match text {
-        _ if text.eq_ignore_ascii_case("sqlite") => Ok(StoreConfig::Sqlite),
-        _ if text.starts_with("postgres://") || text.starts_with("postgresql://") => {
-            Ok(StoreConfig::Postgres(text.to_owned()))
-        }
-        _ => Err("sqlite or a postgres:// URL".to_owned()),
-    }
-}
-
 /// [`StoreConfig`] as its text in the figment layers.
 mod store_text {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -855,19 +843,7 @@ mod store_text {
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<StoreConfig, D::Error> {
-        super::job_store(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    match rest.split_once('@') {
-        Some((user_info, host)) if user_info.contains(':') => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

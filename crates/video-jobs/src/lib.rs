@@ -63,5 +63,6 @@ pub mod video;
 mod service;
 
 pub use service::{
-    FrameRunner, JobMetrics, JobSettings, Jobs, OpenError, RunError, StoreConfig, UploadReservation,
+    FrameRunner, JobMetrics, JobSettings, Jobs, OpenError, ParseStoreError, RunError, StoreConfig,
+    UploadReservation,
 };

@@ -151,6 +151,43 @@ impl std::fmt::Debug for StoreConfig {
     }
 }
 
+impl std::fmt::Display for StoreConfig {
+    /// `sqlite`, or the URL with its password masked (`postgres://app:***@db/jobs`): safe to log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self::Postgres(url) = self else { return f.write_str("sqlite") };
+        // Not a URL (a `host=… password=…` string set in code): nothing of it is shown.
+        let Some((scheme, rest)) = url.split_once("://") else { return f.write_str("postgres (..)") };
+        match rest.rsplit_once('@') {
+            Some((user_info, host)) if user_info.contains(':') => {
+                let user = user_info.split(':').next().unwrap_or_default();
+                write!(f, "{scheme}://{user}:***@{host}")
+            }
+            _ => f.write_str(url),
+        }
+    }
+}
+
+/// A job store named by neither `sqlite` nor a `postgres://` URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sqlite or a postgres:// URL")]
+pub struct ParseStoreError;
+
+impl std::str::FromStr for StoreConfig {
+    type Err = ParseStoreError;
+
+    /// `sqlite` (in any case) or a `postgres://` / `postgresql://` URL, surrounding spaces ignored.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("sqlite") {
+            Ok(Self::Sqlite)
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Self::Postgres(text.to_owned()))
+        } else {
+            Err(ParseStoreError)
+        }
+    }
+}
+
 /// Settings of the job service (stream-server takes them from its configuration; docs/operations.md).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -691,5 +728,26 @@ fn remove_orphans(uploads: &Path, owned: &HashSet<OsString>) {
             tracing::info!(path = %path.display(), "orphan_upload_removed");
             let _ = std::fs::remove_file(&path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ParseStoreError, StoreConfig};
+
+    #[test]
+    fn store_config_parses_and_never_shows_a_password() {
+        assert_eq!(" SQLite ".parse(), Ok(StoreConfig::Sqlite));
+        let url = "postgres://app:s3cr@t@db.lan:5432/jobs";
+        assert_eq!(url.parse(), Ok(StoreConfig::Postgres(url.to_owned())));
+        assert_eq!("mysql://db/jobs".parse::<StoreConfig>(), Err(ParseStoreError));
+        assert_eq!(ParseStoreError.to_string(), "sqlite or a postgres:// URL");
+
+        let shown = |text: &str| StoreConfig::Postgres(text.to_owned()).to_string();
+        assert_eq!(StoreConfig::Sqlite.to_string(), "sqlite");
+        assert_eq!(shown(url), "postgres://app:***@db.lan:5432/jobs");
+        assert_eq!(shown("postgresql://app@db/jobs"), "postgresql://app@db/jobs");
+        assert_eq!(shown("host=db password=secret"), "postgres (..)");
+        assert_eq!(format!("{:?}", StoreConfig::Postgres(url.to_owned())), "Postgres(..)");
     }
 }
